@@ -1,0 +1,1 @@
+"""Raw news in (HTML, scraped text, JSON/CSV records, feeds), chunks in the store out."""

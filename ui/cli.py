@@ -1,0 +1,200 @@
+"""`newsrag ingest|ask|serve|eval|stats|bench`: settings read here, errors turned into messages."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from rag.errors import NewsragError
+from rag.settings import Settings
+
+DEMO_CORPUS = Path(__file__).resolve().parent.parent / "demo" / "corpus"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", dest="data_dir", help="index folder (default .newsrag)")
+    p.add_argument("--chroma-url", dest="chroma_url", help="a Chroma server, e.g. http://127.0.0.1:8000")
+    p.add_argument("--collection", help="Chroma collection name")
+    p.add_argument("--embedder", help="embedder name (minilm, minilm-int8)")
+    p.add_argument("--config", help="a TOML config file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsrag", description="Ask the news, with citations.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add news files or folders to the index")
+    _common(p)
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("ask", help="answer a question from the indexed news")
+    _common(p)
+    p.add_argument("question")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--source", action="append", help="only this outlet (repeatable)")
+    p.add_argument("--since", help="published on or after (YYYY-MM-DD)")
+    p.add_argument("--until", help="published on or before (YYYY-MM-DD)")
+    p.add_argument("--as-of", dest="as_of", help="resolve 'last week', 'latest' against this date")
+    p.add_argument("--answerer", help="extractive | openai | llamacpp")
+
+    p = sub.add_parser("serve", help="serve the web chat, the JSON API and the widget")
+    _common(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--ingest-demo-if-empty", action="store_true", help=argparse.SUPPRESS)
+
+    p = sub.add_parser("stats", help="what is indexed")
+    _common(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--check", action="store_true", help="also verify Chroma and the catalog agree")
+
+    p = sub.add_parser("eval", help="evaluate retrieval, answers and grounding")
+    _common(p)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+
+    p = sub.add_parser("bench", help="benchmark ingest, queries and memory")
+    _common(p)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
+    flags = {
+        k: getattr(args, k, None)
+        for k in ("data_dir", "chroma_url", "collection", "embedder", "host", "port", "answerer")
+    }
+    flags.update(extra)
+    return Settings.load(flags, config_path=getattr(args, "config", None))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except NewsragError as e:
+        print(f"newsrag: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("newsrag: interrupted (re-run to finish: nothing half-written is kept)", file=sys.stderr)
+        return 130
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.run import ingest
+    from rag.index import Index
+
+    missing = [str(p) for p in args.paths if not p.exists()]
+    if missing:
+        raise NewsragError(f"No such file or folder: {', '.join(missing)}")
+    settings = settings_from(args)
+    index = Index.open(settings)
+    bar = None
+    if not args.no_progress and not args.json:
+        from tqdm import tqdm
+
+        bar = tqdm(unit=" articles", file=sys.stderr, dynamic_ncols=True)
+        chunks_done = [0]
+
+        def progress(n_articles: int, n_chunks: int) -> None:
+            chunks_done[0] += n_chunks
+            bar.update(n_articles)
+            rate = bar.format_dict.get("rate") or 0
+            elapsed = max(bar.format_dict.get("elapsed") or 0, 1e-9)
+            bar.set_postfix_str(f"{rate:.1f} articles/s, {chunks_done[0] / elapsed:.1f} chunks/s")
+    try:
+        report = ingest(index, args.paths, prune=args.prune, progress=progress if bar else None)
+    finally:
+        if bar:
+            bar.close()
+        index.close()
+    data = report.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(
+        f"seen {data['seen']} articles in {data['files']} files "
+        f"({data['files_unchanged']} files unchanged): ingested {data['ingested']}, "
+        f"updated {data['updated']}, unchanged {data['unchanged']}, "
+        f"duplicates {sum(report.duplicates.values())} {data['duplicates'] or ''}, "
+        f"removed {data['removed']}, chunks {data['chunks']}, {data['seconds']} s "
+        f"({data['articles_per_s']} articles/s, {data['chunks_per_s']} chunks/s)"
+    )
+    if report.skipped:
+        print(f"skipped {sum(report.skipped.values())}: " + ", ".join(
+            f"{reason} {n}" for reason, n in report.skipped.most_common()))
+        for s in report.skips[:20]:
+            print(f"  skip {s.origin}: {s.reason}" + (f" ({s.detail})" if s.detail else ""))
+    if report.recovered:
+        print(f"rolled back {report.recovered} articles an interrupted run left half-written")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from rag.index import Index
+
+    index = Index.open(settings_from(args))
+    try:
+        data = index.stats()
+        if args.check:
+            data["check"] = index.verify()
+    finally:
+        index.close()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    print(f"articles   {data['articles']}\nchunks     {data['chunks']}")
+    print(f"duplicates {data['duplicates']} (stored once)\nfiles      {data['files']}")
+    first, last = data["date_range"]
+    print(f"dates      {first or '?'} .. {last or '?'}")
+    print(f"embedder   {data['embedder']['name']} ({data['embedder']['dimension']} dims)")
+    print(f"store      {data['store']} [{data['collection']}]")
+    print("sources    " + ", ".join(f"{s} ({n})" for s, n in data["sources"].items()))
+    if args.check:
+        print(f"check      {data['check']}")
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from ui.commands import ask
+
+    return ask(args, settings_from(args))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ui.commands import serve
+
+    return serve(args, settings_from(args))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from eval.cli import main as eval_main
+
+    return eval_main(args.rest, settings_from(args))
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from eval.bench import main as bench_main
+
+    return bench_main(args.rest, settings_from(args))
+
+
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "ask": cmd_ask,
+    "serve": cmd_serve,
+    "stats": cmd_stats,
+    "eval": cmd_eval,
+    "bench": cmd_bench,
+}
+
+if __name__ == "__main__":
+    sys.exit(main())
