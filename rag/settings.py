@@ -54,6 +54,10 @@ class Settings:
     max_question_chars: int = 1000
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.sqlite3"

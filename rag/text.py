@@ -67,3 +67,31 @@ def words(text: str) -> list[str]:
 
 def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+_SUFFIXES = ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "er", "es", "ed", "ly", "s")
+
+
+def stem(word: str) -> str:
+    """A crude suffix stripper: enough to match 'negotiations' with 'negotiate'."""
+    for suf in _SUFFIXES:
+        if word.endswith(suf) and len(word) - len(suf) >= 4:
+            return word[: -len(suf)].rstrip("e")
+    return word.rstrip("e") if len(word) > 4 else word
+
+
+def stems(text: str) -> set[str]:
+    return {stem(w) for w in content_words(text)}
+
+
+_INSTRUCTION = re.compile(
+    r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|prompts?|rules|above)\b|"
+    r"\b(reply|respond|answer|say)\s+only\b|\bsystem prompt\b|\byou are now\b|"
+    r"\bas an ai\b|\bnew instructions?\b",
+    re.I,
+)
+
+
+def looks_like_instruction(sentence: str) -> bool:
+    """Text addressed to a model rather than to readers (prompt injection in an article)."""
+    return bool(_INSTRUCTION.search(sentence))

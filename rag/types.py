@@ -17,7 +17,11 @@ def canonical_url(url: str | None) -> str | None:
     if not url:
         return None
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a malformed port
+    except ValueError:
+        return None
     if not parts.scheme or not parts.netloc:
         return None
     query = "&".join(
@@ -31,7 +35,10 @@ def source_from_url(url: str | None) -> str | None:
     """The site name from a URL host: https://www.example-news.com/x -> example-news.com."""
     if not url:
         return None
-    host = urlsplit(url.strip()).hostname or ""
+    try:
+        host = urlsplit(url.strip()).hostname or ""
+    except ValueError:
+        return None
     host = re.sub(r"^(www\d?|m|edition|amp)\.", "", host.lower())
     return host or None
 

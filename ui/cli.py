@@ -111,9 +111,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             elapsed = max(bar.format_dict.get("elapsed") or 0, 1e-9)
             bar.set_postfix_str(f"{rate:.1f} articles/s, {chunks_done[0] / elapsed:.1f} chunks/s")
     try:
-        report = ingest(index, args.paths, prune=args.prune, progress=progress if bar else None)
+        report = ingest(index, args.paths, prune=args.prune, progress=progress if bar is not None else None)
     finally:
-        if bar:
+        if bar is not None:
             bar.close()
         index.close()
     data = report.to_dict()

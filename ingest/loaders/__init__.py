@@ -87,6 +87,8 @@ def load_file(
         yield Skip(origin, skip.reason, skip.detail)
     except OSError as exc:
         yield Skip(origin, "unreadable", f"{type(exc).__name__}: {exc}")
+    except ImportError:
+        raise  # a missing dependency is not the file's fault: let the install hint through
     except Exception as exc:  # noqa: BLE001 - one odd file must not stop a batch ingest
         yield Skip(origin, "unreadable", f"internal error: {type(exc).__name__}: {exc}")
 

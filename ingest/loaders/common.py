@@ -75,7 +75,10 @@ def decode_bytes(data: bytes) -> str:
     candidates = ["cp1252", "latin-1"]
     declared = _DECLARED_CHARSET.search(data[:4096])
     if declared:
-        candidates.insert(0, declared.group(1).decode("ascii", "replace"))
+        label = declared.group(1).decode("ascii", "replace").lower()
+        # As browsers do (WHATWG): a page labelled latin-1 or ASCII is really windows-1252.
+        if label not in ("iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii"):
+            candidates.insert(0, label)
     for encoding in candidates:
         try:
             text = data.decode(encoding)

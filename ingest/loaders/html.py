@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from types import ModuleType
 
 from rag.types import Article, Skip, source_from_url
 
@@ -20,7 +21,7 @@ _DATE_META = (
 )
 
 
-def _trafilatura():
+def _trafilatura() -> ModuleType:
     try:
         import trafilatura
     except ImportError as exc:  # lxml_html_clean missing is the usual cause
@@ -37,7 +38,7 @@ def _page_meta(html: str) -> dict[str, str]:
 
     found: dict[str, str] = {}
     try:
-        tree = lxml.html.fromstring(html.encode("utf-8", "replace"))
+        tree = lxml.html.fromstring(html)
     except (ValueError, TypeError, lxml.etree.ParserError):
         return found
     for meta in tree.iter("meta"):

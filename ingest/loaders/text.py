@@ -197,8 +197,9 @@ def _marker_date(value: str) -> str | None:
 def _take_meta(line: str, meta: _Meta) -> bool:
     """Record a date marker, byline or URL line in `meta`; True if the line was one."""
     marker = _DATE_MARKER.match(line)
-    if marker and len(line.split()) <= 14:
-        found = _marker_date(marker.group(1))
+    found = _marker_date(marker.group(1)) if marker and len(line.split()) <= 14 else None
+    # "Published: ..." is a marker even with an odd date; "Published in 1998, the book..." is text.
+    if marker and (found or ":" in line[: marker.start(1)]) and len(line.split()) <= 14:
         if line.lower().startswith(("updated", "last")):
             meta.updated = meta.updated or found
         else:

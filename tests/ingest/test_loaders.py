@@ -182,11 +182,14 @@ def test_news_that_resembles_chrome_is_kept(tmp_path: Path) -> None:
         "Residents can get a subscription to the bike scheme for 10 euros a month.",
         "More on the budget will follow when the council meets.",
         "Sign-ups rose by a third after the price cut, the operator said.",
+        "Published in 1998, the first bike map of the valley is still sold in shops.",
+        "Updated: see the new timetable",
     ]
     page = "Bike scheme expands to rural towns | Valley Post\n\nBike scheme expands to rural towns\n\n"
     (article,) = load(write(tmp_path, "bikes.txt", page + "\n\n".join(body) + "\n"))
     assert article.title == "Bike scheme expands to rural towns"
-    assert article.text.split("\n\n") == body
+    assert article.text.split("\n\n") == body[:-1]  # "Updated:" is a marker, with no date
+    assert article.published is None
 
 
 def test_text_without_headline_gets_first_sentence_title(tmp_path: Path) -> None:
@@ -644,3 +647,38 @@ def test_demo_corpus_loads_without_skips() -> None:
         assert article.title and article.text
         assert not [c for c in chrome if c in article.text], article.origin
         assert article.published or article.origin.endswith(".txt"), article.origin
+
+
+# Expected outcome per shared fixture file: the Skip reasons it yields, and whether it has articles.
+FIXTURES = {
+    "bad/binary.html": ({"binary"}, False),
+    "bad/empty.txt": ({"empty"}, False),
+    "bad/chrome_only.html": ({"no article"}, False),
+    "bad/broken.jsonl": ({"malformed json", "missing text"}, True),
+    "bad/rows.csv": ({"missing text"}, True),
+    "bad/latin1.txt": (set(), True),
+    "bad/truncated.jsonl.gz": ({"truncated gzip"}, None),
+    "hostile/injection.txt": (set(), True),
+    "hostile/xss.html": (set(), True),
+}
+
+
+def test_shared_bad_and_hostile_fixtures() -> None:
+    root = REPO / "tests" / "fixtures"
+    files = list(iter_files([root / "bad", root / "hostile"])) if root.is_dir() else []
+    files = [f for f in files if f.exists()]
+    if not files:
+        pytest.skip("tests/fixtures/bad not written yet")
+    for path in files:
+        items = load(path)
+        assert items and all(isinstance(i, (Article, Skip)) for i in items), path
+        expected = FIXTURES.get(path.relative_to(root).as_posix())
+        if expected is None:
+            continue
+        reasons, has_articles = expected
+        assert {s.reason for s in skips(items)} == reasons, path
+        if has_articles is not None:
+            assert bool(articles(items)) == has_articles, path
+    latin = root / "bad" / "latin1.txt"
+    if latin.exists():
+        assert "José Müller" in load(latin)[0].text

@@ -1,0 +1,204 @@
+"""NewsRAG: the one entry point: retrieve, answer, check citations, stream."""
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timezone
+from typing import Any, Iterator, Sequence
+
+from rag.answerers import get_answerer
+from rag.answerers.base import NOT_COVERED, Answerer
+from rag.citations import CitationChecker, SupportScorer, split_answer
+from rag.condense import standalone_query
+from rag.dates import DateRange, parse_date, resolve
+from rag.errors import EmptyIndexError, InvalidQuestionError
+from rag.index import Index
+from rag.lexical import term_stats
+from rag.retrieve import Mode, Retriever, make_filters
+from rag.settings import Settings
+from rag.types import Answer, AnswerSentence, Passage, answer_to_dict
+
+
+class NewsRAG:
+    def __init__(self, index: Index, answerer: Answerer | None = None):
+        self.index = index
+        self.settings: Settings = index.settings
+        self.retriever = Retriever(index, reranker=_reranker(self.settings))
+        self.answerer = answerer or self.make_answerer(self.settings.answerer)
+        embed = index.embedder.embed_batch
+        self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold)
+        self._chunk_total = (0.0, 0)
+
+    @classmethod
+    def open(cls, settings: Settings) -> "NewsRAG":
+        return cls(Index.open(settings))
+
+    def make_answerer(self, name: str) -> Answerer:
+        if name == "extractive":
+            return get_answerer(
+                name, self.settings, embed=self.index.embedder.embed_batch,
+                doc_freq=lambda terms: term_stats(self.index.catalog, terms),
+                total_docs=self._chunks,
+            )
+        return get_answerer(name, self.settings)
+
+    def _chunks(self) -> int:
+        at, n = self._chunk_total
+        if time.monotonic() - at > 30:  # cheap enough, but not on every question
+            n = self.index.catalog.counts()["chunks"]
+            self._chunk_total = (time.monotonic(), n)
+        return n
+
+    def close(self) -> None:
+        self.index.close()
+
+    def stats(self) -> dict[str, Any]:
+        return self.index.stats()
+
+    # --- retrieval -----------------------------------------------------------------------
+    def _prepare(self, question: str, history, sources, since, until, as_of):
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidQuestionError("The question is empty: ask something about the news.")
+        question = " ".join(question.split())
+        if len(question) > self.settings.max_question_chars:
+            raise InvalidQuestionError(
+                f"The question is {len(question)} characters long; the limit is "
+                f"{self.settings.max_question_chars}."
+            )
+        as_of_d = parse_date(as_of, "as-of date") or datetime.now(timezone.utc).date()
+        since_d, until_d = parse_date(since, "since date"), parse_date(until, "until date")
+        if since_d and until_d and since_d > until_d:
+            raise InvalidQuestionError(f"'since' {since_d} is after 'until' {until_d}.")
+        history = [(str(u), str(a)) for u, a in (history or [])]
+        query = standalone_query(question, history)
+        dates = resolve(question, as_of_d)
+        # explicit filters win over dates read from the question
+        if since_d or until_d:
+            dates = DateRange(since_d, until_d, dates.latest, "filter")
+        filters = make_filters(sources, dates.since, dates.until)
+        return question, history, query, dates, filters, as_of_d
+
+    def retrieve(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        history: Sequence[tuple[str, str]] = (),
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        as_of: str | date | None = None,
+        mode: Mode = "hybrid",
+        per_article_cap: int | None = None,
+    ) -> list[Passage]:
+        _, _, query, dates, filters, as_of_d = self._prepare(
+            question, history, sources, since, until, as_of)
+        return self.retriever.retrieve(
+            query, k=k or self.settings.top_k, filters=filters, dates=dates, as_of=as_of_d,
+            mode=mode, per_article_cap=per_article_cap or self.settings.per_article_cap,
+        ).passages
+
+    # --- answers -------------------------------------------------------------------------
+    def ask(self, question: str, **kw: Any) -> Answer:
+        answer = None
+        for event in self._events(question, **kw):
+            if event["event"] == "answer":
+                answer = event["answer"]
+        assert answer is not None
+        return answer
+
+    def ask_stream(self, question: str, **kw: Any) -> Iterator[dict]:
+        """Server-sent-event-shaped dicts: 'passages', 'delta' (verified text), then 'answer'."""
+        for event in self._events(question, **kw):
+            if event["event"] == "answer":
+                yield {"event": "answer", "data": answer_to_dict(event["answer"])}
+            else:
+                yield event
+
+    def _events(
+        self,
+        question: str,
+        *,
+        history: Sequence[tuple[str, str]] = (),
+        sources: Sequence[str] | None = None,
+        since: str | date | None = None,
+        until: str | date | None = None,
+        as_of: str | date | None = None,
+        answerer: str | None = None,
+    ) -> Iterator[dict]:
+        t_start = time.perf_counter()
+        question, history, query, dates, filters, as_of_d = self._prepare(
+            question, history, sources, since, until, as_of)
+        if self._chunks() == 0 and self.index.catalog.counts()["chunks"] == 0:
+            raise EmptyIndexError(
+                "Nothing is indexed yet: run `newsrag ingest PATH` (or `make run`, which "
+                "ingests the demo corpus) first."
+            )
+        result = self.retriever.retrieve(
+            query, k=self.settings.top_k, filters=filters, dates=dates, as_of=as_of_d,
+            per_article_cap=self.settings.per_article_cap,
+        )
+        timings = dict(result.timings)
+        timings["retrieve"] = time.perf_counter() - t_start
+        passages = result.passages
+        yield {"event": "passages", "count": len(passages), "query": query,
+               "dates": dates.describe()}
+        gen = self.answerer if answerer is None else self.make_answerer(answerer)
+        t0 = time.perf_counter()
+        renumber: dict[int, int] = {}
+        sentences: list[AnswerSentence] = []
+        citations: dict[int, Any] = {}
+        pending = ""
+        draft = ""
+        if passages:
+            for piece in gen.stream(query if query != question else question, passages,
+                                    as_of=as_of_d, history=history):
+                draft += piece
+                pending += piece
+                parts = split_answer(pending)
+                # verify and emit every sentence that is complete (another one has begun)
+                if len(parts) > 1:
+                    done_text = _text_of(parts[:-1])
+                    for ev in self._verify(done_text, passages, renumber, sentences, citations):
+                        yield ev
+                    pending = _text_of(parts[-1:])
+            if pending.strip():
+                for ev in self._verify(pending, passages, renumber, sentences, citations):
+                    yield ev
+        timings["answer"] = time.perf_counter() - t0
+        abstained = not any(s.supported and s.citations for s in sentences)
+        if abstained:
+            sentences = [AnswerSentence(NOT_COVERED, (), 0.0, supported=True)]
+            citations = {}
+            yield {"event": "reset", "text": NOT_COVERED}
+        timings["total"] = time.perf_counter() - t_start
+        from rag.citations import render
+
+        yield {"event": "answer", "answer": Answer(
+            question=question, text=render(sentences), citations=tuple(
+                citations[k] for k in sorted(citations)), sentences=tuple(sentences),
+            passages=tuple(passages), abstained=abstained, query=query,
+            as_of=as_of_d.isoformat(), timings=timings)}
+
+    def _verify(self, text, passages, renumber, sentences, citations) -> Iterator[dict]:
+        checked = self.checker.check(text, passages, renumber)
+        for c in checked.citations:
+            citations[c.number] = c
+        for s in checked.sentences:
+            if s.text == NOT_COVERED:
+                continue
+            sentences.append(s)
+            from rag.citations import render
+
+            yield {"event": "delta", "text": ("" if len(sentences) == 1 else " ") + render([s])}
+
+
+def _text_of(parts: list[tuple[str, list[int]]]) -> str:
+    return " ".join(t + "".join(f" [{n}]" for n in nums) for t, nums in parts)
+
+
+def _reranker(settings: Settings):
+    if not settings.reranker_model:
+        return None
+    from rag.rerank import CrossEncoderReranker
+
+    return CrossEncoderReranker(settings.reranker_model)

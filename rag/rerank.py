@@ -1,0 +1,21 @@
+"""Optional reranking with a sentence-transformers CrossEncoder from a configured name or path."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from rag.errors import ConfigError
+
+
+class CrossEncoderReranker:
+    def __init__(self, model: str):
+        from sentence_transformers import CrossEncoder
+
+        try:
+            self.model = CrossEncoder(model, device="cpu")
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"Cannot load the reranker {model!r}: {e}") from None
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        if not passages:
+            return []
+        return [float(s) for s in self.model.predict([(query, p) for p in passages])]
