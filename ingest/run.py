@@ -15,8 +15,6 @@ from rag.index import Index
 from rag.store import chunk_metadata
 from rag.types import Article, Chunk, Skip
 
-FLUSH_CHUNKS = 1024  # chunks embedded per batch: long enough to sort by length, short to stream
-
 
 @dataclass
 class IngestReport:
@@ -77,6 +75,8 @@ class Ingestor:
         self.chunker = Chunker(s.chunk_tokens, s.chunk_overlap, s.encoding)
         self.threshold = s.near_dup_threshold
         self.progress = progress
+        # long enough to sort texts by length for the encoder, short enough to stream
+        self.flush_chunks = s.ingest_batch_chunks
         self.report = IngestReport()
         self.batch: list[_Item] = []
         self.batch_chunks = 0
@@ -150,7 +150,7 @@ class Ingestor:
         self.batch_hashes[art.content_hash] = art.id
         for band in sig.bands():
             self.batch_buckets.setdefault(band, []).append(item)
-        if self.batch_chunks >= FLUSH_CHUNKS:
+        if self.batch_chunks >= self.flush_chunks:
             self.flush()
 
     def _near_duplicate(self, sig: Signature, exclude: str) -> tuple[str, float] | None:

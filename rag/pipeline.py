@@ -7,7 +7,7 @@ from typing import Any, Iterator, Sequence
 
 from rag.answerers import get_answerer
 from rag.answerers.base import NOT_COVERED, Answerer
-from rag.citations import CitationChecker, SupportScorer, split_answer
+from rag.citations import CitationChecker, SupportScorer, render, split_answer
 from rag.condense import standalone_query
 from rag.dates import DateRange, parse_date, resolve
 from rag.errors import EmptyIndexError, InvalidQuestionError
@@ -69,7 +69,7 @@ class NewsRAG:
         if since_d and until_d and since_d > until_d:
             raise InvalidQuestionError(f"'since' {since_d} is after 'until' {until_d}.")
         history = [(str(u), str(a)) for u, a in (history or [])]
-        query = standalone_query(question, history)
+        query = standalone_query(question, history, getattr(self.answerer, "complete", None))
         dates = resolve(question, as_of_d)
         # explicit filters win over dates read from the question
         if since_d or until_d:
@@ -171,7 +171,6 @@ class NewsRAG:
             citations = {}
             yield {"event": "reset", "text": NOT_COVERED}
         timings["total"] = time.perf_counter() - t_start
-        from rag.citations import render
 
         yield {"event": "answer", "answer": Answer(
             question=question, text=render(sentences), citations=tuple(
@@ -187,8 +186,6 @@ class NewsRAG:
             if s.text == NOT_COVERED:
                 continue
             sentences.append(s)
-            from rag.citations import render
-
             yield {"event": "delta", "text": ("" if len(sentences) == 1 else " ") + render([s])}
 
 

@@ -25,6 +25,7 @@ class Settings:
     chunk_tokens: int = 200  # tiktoken tokens per chunk, before the headline prefix
     chunk_overlap: int = 30
     max_file_bytes: int = 50_000_000
+    ingest_batch_chunks: int = 1024  # chunks embedded and committed together
     near_dup_threshold: float = 0.8
     # retrieval
     top_k: int = 6
