@@ -3,10 +3,12 @@
 # annotation, and gradio is imported only in build_chat (5 s), so `newsrag ask` stays fast.
 import html
 import json
+import logging
 import os
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rag.citations import SupportScorer
 from rag.errors import NewsragError
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
 QUESTIONS = Path(__file__).resolve().parent.parent / "demo" / "questions.jsonl"
 MAX_TURNS = 6  # earlier turns passed on to condense a follow-up question
 NOT_COVERED_TITLE = "Not covered by the indexed news"
+log = logging.getLogger("newsrag.chat")
 
 CSS = """
 #nr-sources .nr-card { border: 1px solid #d0d7de; border-radius: 8px; padding: 10px 12px;
@@ -32,7 +35,7 @@ CSS = """
 #nr-sources .nr-hint { color: #57606a; font-size: 0.9em; }
 """
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>$:])")
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")  # with <, >, & as entities: enough to stay literal
 _DOLLAR_BRACE = str.maketrans({"{": "&#123;", "}": "&#125;", "$": "&#36;"})
 
 
@@ -48,7 +51,7 @@ def h(text: Any) -> str:
 
 def safe_url(url: str | None) -> str | None:
     """Only http(s) links: a `javascript:` URL in an article must not become a link."""
-    if url and re.match(r"^https?://[^\s\"'<>]+$", url.strip(), re.I):
+    if url and re.match(r"^https?://[^\s\"'<>]+$", url.strip(), re.IGNORECASE):
         return url.strip()
     return None
 
@@ -162,10 +165,17 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
             messages[-1]["content"] = "**Cannot answer:** " + md_escape(str(e))
             yield messages, pairs, gr.update(value=""), ""
             return
+        except Exception:  # say so in the chat rather than leave "Searching" up
+            log.exception("answering failed")
+            messages[-1]["content"] = "**Something went wrong while answering.** Try again."
+            yield messages, pairs, gr.update(value=""), ""
+            return
         if answer is None:
             return
         messages[-1]["content"] = answer_markdown(answer)
-        yield messages, pairs + [[question, answer["answer"]]], cards_html(answer), ""
+        turn = len(pairs) + 1  # marks which answer the cards belong to
+        shown = f'<div class="nr-turn" data-turn="{turn}">{cards_html(answer)}</div>'
+        yield messages, pairs + [[question, answer["answer"]]], shown, ""
 
     def refresh() -> tuple:
         s = rag.stats()
@@ -175,8 +185,9 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
         gr.Markdown("## Ask the news")
         header = gr.Markdown(stats_line(stats), elem_id="nr-stats")
         chatbot = gr.Chatbot(
-            label="Answers", elem_id="nr-chat", height=420, sanitize_html=True,
+            label="Answers", elem_id="nr-chat", height=380, sanitize_html=True,
             render_markdown=True, latex_delimiters=[], allow_tags=False, feedback_options=None,
+            buttons=["copy", "copy_all"],
             placeholder="Ask a question about the indexed news. Follow-up questions keep the "
                         "conversation.")
         with gr.Row():
@@ -185,20 +196,20 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
                              elem_id="nr-question", autofocus=True)
             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="nr-ask")
             clear = gr.Button("New conversation", scale=1, elem_id="nr-clear")
-        with gr.Accordion("Filters", open=False):
-            with gr.Row():
-                outlets = gr.Dropdown(choices=list(stats.get("sources", {})), multiselect=True,
-                                      label="Outlets", info="none selected = all outlets")
-                since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD")
-                until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD")
-                as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (default: today)",
-                                   info="'last week' and 'latest' are read against this day")
+        with gr.Accordion("Filters", open=False), gr.Row():
+            outlets = gr.Dropdown(choices=list(stats.get("sources", {})), multiselect=True,
+                                  label="Outlets", info="none selected = all outlets")
+            since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD")
+            until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD")
+            as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (default: today)",
+                               info="'last week' and 'latest' are read against this day")
         gr.Markdown("### Sources")
         cards = gr.HTML('<p class="nr-hint">The passages an answer cites appear here.</p>',
                         elem_id="nr-sources", js_on_load=None)
         examples = example_questions()
         if examples:
-            gr.Examples(examples, inputs=[box, as_of], label="Demo questions (as of 2026-11-24)")
+            gr.Examples(examples, inputs=[box, as_of], label="Demo questions (as of 2026-11-24)",
+                        example_labels=[q for q, _ in examples])
         pairs = gr.State([])
         inputs = [box, chatbot, pairs, outlets, since, until, as_of]
         outputs = [chatbot, pairs, cards, box]
@@ -206,5 +217,7 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
             trigger(respond, inputs, outputs, concurrency_limit=8, api_visibility="private")
         clear.click(lambda: ([], [], '<p class="nr-hint">New conversation.</p>', ""), None,
                     outputs, api_visibility="private")
+        chatbot.clear(lambda: ([], '<p class="nr-hint">New conversation.</p>'), None,
+                      [pairs, cards], api_visibility="private")
         blocks.load(refresh, None, [header, outlets], api_visibility="private")
     return blocks

@@ -8,10 +8,11 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from datetime import date
 from itertools import chain
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from fastapi import Depends, FastAPI, HTTPException, Request
@@ -60,10 +61,11 @@ class AskRequest(BaseModel):
         return v
 
     @model_validator(mode="after")
-    def _dates_in_order(self) -> "AskRequest":
+    def _dates_in_order(self) -> AskRequest:
         if self.since and self.until and self.since > self.until:
             raise ValueError(f"'since' {self.since} is after 'until' {self.until}")
-        if self.history and len(self.history) > 2 * MAX_HISTORY_TURNS:
+        per_turn = 1 if self.history and isinstance(self.history[0], tuple) else 2
+        if self.history and len(self.history) > per_turn * MAX_HISTORY_TURNS:
             raise ValueError(f"history is longer than {MAX_HISTORY_TURNS} turns")
         return self
 

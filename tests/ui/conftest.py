@@ -20,38 +20,21 @@ from fastapi.testclient import TestClient
 
 from rag.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "demo" / "corpus"
-HOSTILE = REPO / "tests" / "fixtures" / "hostile" / "xss.html"
-AS_OF = "2026-11-24"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="session")
-def index_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of a real index holding the demo corpus and the hostile XSS article."""
-    from ingest.run import ingest
-    from rag.index import Index
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("ui-index"))
-    index = Index.open(settings)
-    try:
-        report = ingest(index, [DEMO, HOSTILE])
-    finally:
-        index.close()
-    assert report.ingested >= 29, report.to_dict()
-    return settings
+def index_settings(demo_settings: Settings) -> Settings:
+    """The session's real index (tests/conftest.py): the demo corpus plus tests/fixtures/hostile."""
+    return demo_settings
 
 
 @pytest.fixture(scope="session")
-def news_rag(index_settings: Settings) -> Iterator[Any]:
-    from rag.pipeline import NewsRAG
-
-    rag = NewsRAG.open(index_settings)
-    yield rag
-    rag.close()
+def news_rag(demo_rag: Any) -> Any:
+    """The real pipeline over that index, opened once."""
+    return demo_rag
 
 
 @pytest.fixture(scope="session")

@@ -30,11 +30,11 @@ def parse_sse(text: str) -> list[tuple[str, Any]]:
 
 def test_health_and_stats(client: TestClient) -> None:
     stats = client.get("/api/stats").json()
-    assert stats["articles"] == 29 and stats["chunks"] > 29
+    assert stats["articles"] >= 29 and stats["chunks"] > stats["articles"]
     assert "Harbor Ledger" in stats["sources"] and "Alpine Record" in stats["sources"]
     assert stats["date_range"][0].startswith("2026-09-28")
     health = client.get("/api/health").json()
-    assert health == {"status": "ok", "articles": 29, "chunks": stats["chunks"]}
+    assert health == {"status": "ok", "articles": stats["articles"], "chunks": stats["chunks"]}
 
 
 def test_ask_answers_with_citations(client: TestClient) -> None:

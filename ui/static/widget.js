@@ -34,7 +34,7 @@
     "background:#0969da;color:#fff;font-weight:600}",
     ".close{background:transparent;color:#fff;font-size:20px;line-height:1;padding:0 4px}",
     ".log{flex:1;overflow-y:auto;padding:12px;background:#fff}",
-    ".hint{color:#57606a;margin:0}",
+    ".hint{color:#57606a;margin:0 0 10px}",
     ".msg{margin:0 0 10px;padding:8px 10px;border-radius:10px;white-space:pre-wrap;",
     "overflow-wrap:anywhere}",
     ".user{background:#0969da;color:#fff;margin-left:40px}",
