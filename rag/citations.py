@@ -111,7 +111,7 @@ class CitationChecker:
                         number=number, chunk_id=c.id, article_id=c.article_id, title=c.title,
                         source=c.source, url=c.url, published=c.published, passage=c.text,
                         span_start=c.start + sup.span[0], span_end=c.start + sup.span[1],
-                        support=sup.score,
+                        support=sup.score, chunk_start=c.start,
                     )
             support = max((s.score for _, s in kept), default=0.0)
             sentences.append(AnswerSentence(text, tuple(shown), support, supported=bool(kept)))

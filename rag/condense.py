@@ -53,8 +53,6 @@ def standalone_query(
             pass
     previous = history[-1][0]
     own = {w.lower() for w in content_words(question)}
-    names = subject_of(previous)
-    named = {w.lower() for n in names for w in n.split()}
-    words = [w for w in content_words(previous) if w not in named][:4]
-    carried = [s for s in names + words if s.lower() not in own]
+    # the previous turn's names carry its subject; its other words would swamp the new question
+    carried = [s for s in subject_of(previous) if s.lower() not in own]
     return f"{question} ({' '.join(carried)})" if carried else question

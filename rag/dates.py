@@ -14,6 +14,7 @@ _MONTHS["sept"] = 9
 _MONTH_RE = "|".join(sorted(_MONTHS, key=len, reverse=True))
 _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
             "eight": 8, "nine": 9, "ten": 10, "a": 1, "an": 1}
+REPORTING_LAG_DAYS = 3
 _LATEST = re.compile(
     r"\b(latest|most recent(ly)?|newest|currently|right now|so far|the current|now|recent(ly)?|"
     r"update on|still)\b", re.I)
@@ -63,7 +64,13 @@ def resolve(question: str, as_of: date) -> DateRange:
     latest = bool(_LATEST.search(q))
 
     def rng(since: date | None, until: date | None, phrase: str) -> DateRange:
+        # news of an event appears the day after: widen the window by one day
+        until = until + timedelta(days=1) if until else None
         return DateRange(since, min(until, as_of) if until else as_of, latest, phrase)
+
+    def named(since: date, until: date, phrase: str) -> DateRange:
+        # a named date is when something happened; reports follow within a few days
+        return DateRange(since, until + timedelta(days=REPORTING_LAG_DAYS), latest, phrase)
 
     if m := re.search(r"\byesterday\b", q):
         d = as_of - timedelta(days=1)
@@ -99,7 +106,7 @@ def resolve(question: str, as_of: date) -> DateRange:
         year = int(m.group(3)) if m.group(3) else _year_for(month, as_of)
         try:
             d = date(year, month, day)
-            return DateRange(d, d, latest, m.group())
+            return named(d, d, m.group())
         except ValueError:
             pass
     if m := re.search(rf"\b(?:in )?({_MONTH_RE})\.?(?:,? (\d{{4}}))?\b", q):
@@ -107,10 +114,10 @@ def resolve(question: str, as_of: date) -> DateRange:
             month = _MONTHS[m.group(1)]
             year = int(m.group(2)) if m.group(2) else _year_for(month, as_of)
             last = calendar.monthrange(year, month)[1]
-            return DateRange(date(year, month, 1), date(year, month, last), latest, m.group())
+            return named(date(year, month, 1), date(year, month, last), m.group())
     if m := re.search(r"\bin (\d{4})\b", q):
         y = int(m.group(1))
-        return DateRange(date(y, 1, 1), date(y, 12, 31), latest, m.group())
+        return named(date(y, 1, 1), date(y, 12, 31), m.group())
     return DateRange(None, None, latest, "latest" if latest else "")
 
 

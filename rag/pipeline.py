@@ -35,7 +35,7 @@ class NewsRAG:
     def make_answerer(self, name: str) -> Answerer:
         if name == "extractive":
             return get_answerer(
-                name, self.settings, embed=self.index.embedder.embed_batch,
+                name, self.settings,
                 doc_freq=lambda terms: term_stats(self.index.catalog, terms),
                 total_docs=self._chunks,
             )
@@ -92,10 +92,21 @@ class NewsRAG:
     ) -> list[Passage]:
         _, _, query, dates, filters, as_of_d = self._prepare(
             question, history, sources, since, until, as_of)
-        return self.retriever.retrieve(
-            query, k=k or self.settings.top_k, filters=filters, dates=dates, as_of=as_of_d,
-            mode=mode, per_article_cap=per_article_cap or self.settings.per_article_cap,
-        ).passages
+        return self._retrieve(query, filters, dates, as_of_d, sources, since, until, k=k,
+                              mode=mode, per_article_cap=per_article_cap).passages
+
+    def _retrieve(self, query, filters, dates, as_of_d, sources, since, until, *, k=None,
+                  mode: Mode = "hybrid", per_article_cap=None):
+        run = lambda f, d: self.retriever.retrieve(  # noqa: E731
+            query, k=k or self.settings.top_k, filters=f, dates=d, as_of=as_of_d, mode=mode,
+            per_article_cap=per_article_cap or self.settings.per_article_cap)
+        result = run(filters, dates)
+        if not result.passages and dates.phrase and not (since or until):
+            # the question's own date words found nothing: they may date the event, not the
+            # article (or the news is undated); search again without them
+            relaxed = DateRange(None, None, dates.latest, "")
+            result = run(make_filters(sources, None, None), relaxed)
+        return result
 
     # --- answers -------------------------------------------------------------------------
     def ask(self, question: str, **kw: Any) -> Answer:
@@ -133,10 +144,7 @@ class NewsRAG:
                 "Nothing is indexed yet: run `newsrag ingest PATH` (or `make run`, which "
                 "ingests the demo corpus) first."
             )
-        result = self.retriever.retrieve(
-            query, k=self.settings.top_k, filters=filters, dates=dates, as_of=as_of_d,
-            per_article_cap=self.settings.per_article_cap,
-        )
+        result = self._retrieve(query, filters, dates, as_of_d, sources, since, until)
         timings = dict(result.timings)
         timings["retrieve"] = time.perf_counter() - t_start
         passages = result.passages
@@ -150,8 +158,9 @@ class NewsRAG:
         pending = ""
         draft = ""
         if passages:
-            for piece in gen.stream(query if query != question else question, passages,
-                                    as_of=as_of_d, history=history):
+            # the answerer reads the reader's own words (and the history); the carried-over
+            # subject served retrieval only
+            for piece in gen.stream(question, passages, as_of=as_of_d, history=history):
                 draft += piece
                 pending += piece
                 parts = split_answer(pending)

@@ -149,6 +149,12 @@ class Citation:
     span_start: int  # offsets into the cleaned article text
     span_end: int
     support: float = 0.0
+    chunk_start: int = 0  # where the passage starts in the article text
+
+    @property
+    def span_in_passage(self) -> tuple[int, int]:
+        """The supporting span as offsets into `passage`."""
+        return self.span_start - self.chunk_start, self.span_end - self.chunk_start
 
     @property
     def quote(self) -> str:
@@ -188,6 +194,7 @@ def citation_to_dict(c: Citation) -> dict:
         "passage": c.passage,
         "span_start": c.span_start,
         "span_end": c.span_end,
+        "chunk_start": c.chunk_start,
         "support": round(c.support, 3),
     }
 

@@ -33,7 +33,7 @@ class ExtractiveAnswerer:
         doc_freq: Callable[[Sequence[str]], dict[str, int]] | None = None,
         total_docs: Callable[[], int] | None = None,
         max_sentences: int = 3,
-        min_score: float = 0.42,
+        min_score: float = 0.25,
     ):
         self.embed = embed
         self.doc_freq = doc_freq
@@ -73,23 +73,28 @@ class ExtractiveAnswerer:
         for t in terms:
             stemmed[stem(t)] = max(stemmed.get(stem(t), 0.0), w[t])
         total = sum(stemmed.values())
+        dense = [p.scores.get("dense") for p in passages]
+        has_dense = any(d is not None for d in dense)
         cands: list[Candidate] = []
+        matched: dict[str, int] = {}
         for n, p in enumerate(passages, start=1):
             text = p.chunk.text
-            prior = 0.1 / n
+            prior = 0.1 / n + 0.2 * (dense[n - 1] or 0.0)
             for a, b in sentence_spans(text):
                 s = text[a:b]
                 toks = words(s)
                 if len(toks) < 5 or s.rstrip().endswith("?") or looks_like_instruction(s):
                     continue
                 have = {stem(x) for x in toks}
-                lex = sum(v for k, v in stemmed.items() if k in have) / total
+                hits = [k for k in stemmed if k in have]
+                lex = sum(stemmed[k] for k in hits) / total
+                matched[s] = len(hits)
                 cands.append(Candidate(n, s, lex, lex + prior))
         if not cands:
             return []
         cands.sort(key=lambda c: -c.score)
         head = cands[:10]
-        if self.embed is not None:
+        if self.embed is not None:  # optional: sentence-level similarity (slower)
             vecs = self.embed([question] + [c.text for c in head])
             sims = vecs[1:] @ vecs[0]
             head = [
@@ -98,7 +103,10 @@ class ExtractiveAnswerer:
             ]
             head.sort(key=lambda c: -c.score)
         best = head[0]
-        if best.score < self.min_score or best.lexical < 0.2:
+        # relevance gate: enough of the question's weight, and a passage close in meaning
+        closeness = min(1.0, max(d or 0.0 for d in dense) / 0.5) if has_dense else 1.0
+        enough_terms = matched[best.text] >= 2 or (best.lexical >= 0.4 and closeness >= 0.8)
+        if best.lexical * closeness < self.min_score or not enough_terms:
             return []
         picked = [best]
         for c in head[1:]:

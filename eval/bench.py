@@ -1,0 +1,334 @@
+"""`newsrag bench`: ingest speed against the encoder ceiling, query latency at scale, memory.
+
+Every figure is measured in this process, medians over repeats, and written to docs/bench/.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from rag.settings import Settings
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "realtimeqa" / "corpus.jsonl.gz"
+QUESTIONS = CORPUS.parent / "questions_dev.jsonl"
+OUT = Path(__file__).resolve().parents[1] / "docs" / "bench"
+
+
+def rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 1e6
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+
+
+def sample_corpus(n: int, dest: Path, seed: int = 7, offset: int = 0) -> Path:
+    """n real articles from the shared corpus into a temp file (never into the repository)."""
+    with gzip.open(CORPUS, "rt", encoding="utf-8") as f:
+        lines = f.readlines()
+    rng = random.Random(seed)
+    rng.shuffle(lines)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text("".join(lines[offset:offset + n]), "utf-8")
+    return dest
+
+
+def dir_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# --- ingest ------------------------------------------------------------------------------
+def bench_ingest(settings: Settings, articles: int, repeats: int) -> dict[str, Any]:
+    """Pipeline chunks/s against the raw encoder on the very same embedded texts."""
+    from ingest.chunk import embedding_text
+    from ingest.run import ingest
+    from rag.embedders import get_embedder
+    from rag.index import Index
+
+    embedder = get_embedder(settings.embedder, settings.embedder_model, settings.embed_batch)
+    embedder.embed_batch(["warm up"] * 8)
+    runs = []
+    for r in range(repeats):
+        tmp = Path(tempfile.mkdtemp(prefix="newsrag-bench-"))
+        corpus = sample_corpus(articles, tmp / "sample.jsonl", seed=r)
+        index = Index.open(settings.replace(data_dir=tmp / "idx"), embedder)
+        rss0 = rss_mb()
+        t0 = time.perf_counter()
+        report = ingest(index, [corpus])
+        pipeline_s = time.perf_counter() - t0
+        rss1 = rss_mb()
+        t0 = time.perf_counter()
+        again = ingest(index, [corpus])
+        reingest_s = time.perf_counter() - t0
+        os.utime(corpus)  # same content, new mtime: every article is re-read and compared
+        t0 = time.perf_counter()
+        ingest(index, [corpus])
+        reread_s = time.perf_counter() - t0
+        chunks = list(index.catalog.chunks_by_ids(sorted(index.catalog.all_chunk_ids())).values())
+        texts = [embedding_text(c) for c in chunks]
+        t0 = time.perf_counter()
+        embedder.embed_batch(texts)
+        ceiling_s = time.perf_counter() - t0
+        sizes = embedder.count_tokens(texts)
+        chars = sum(len(index.catalog.article_text(a) or "") for a in {c.article_id for c in chunks})
+        disk = dir_size(tmp / "idx")
+        index.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        runs.append({
+            "articles": report.ingested, "chunks": report.chunks, "seconds": pipeline_s,
+            "articles_per_s": report.ingested / pipeline_s, "chunks_per_s": report.chunks / pipeline_s,
+            "article_chars_per_s": chars / pipeline_s,
+            "ceiling_chunks_per_s": len(texts) / ceiling_s,
+            "ratio_to_ceiling": (report.chunks / pipeline_s) / (len(texts) / ceiling_s),
+            "reingest_seconds": reingest_s, "reingest_speedup": pipeline_s / max(reingest_s, 1e-9),
+            "reingest_added_chunks": again.chunks,
+            "reread_seconds": reread_s, "reread_speedup": pipeline_s / max(reread_s, 1e-9),
+            "truncated_chunks": sum(s > embedder.max_tokens for s in sizes),
+            "max_wordpieces": max(sizes), "duplicates": dict(report.duplicates),
+            "rss_growth_mb": rss1 - rss0, "disk_bytes_per_chunk": disk / max(report.chunks, 1),
+        })
+        print(f"  ingest run {r + 1}: {runs[-1]['chunks_per_s']:.1f} chunks/s, ceiling "
+              f"{runs[-1]['ceiling_chunks_per_s']:.1f}, ratio {runs[-1]['ratio_to_ceiling']:.3f}",
+              flush=True)
+    keys = [k for k, v in runs[0].items() if isinstance(v, (int, float))]
+    med = {k: statistics.median(r[k] for r in runs) for k in keys}
+    return {"articles_per_run": articles, "repeats": repeats, "median": med, "runs": runs,
+            "peak_rss_mb": peak_rss_mb()}
+
+
+# --- memory while ingesting (pipeline only: a hash embedder of the same shape) -------------
+class HashEmbedder:
+    """Same shape as MiniLM, vectors from a hash: isolates the pipeline's own memory."""
+
+    name, dimension, max_tokens = "hash-384", 384, 256
+
+    def embed_batch(self, texts):
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for i, t in enumerate(texts):
+            rng = np.random.default_rng(abs(hash(t)) % (2**32))
+            v = rng.standard_normal(384).astype(np.float32)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+    def count_tokens(self, texts):
+        return [len(t.split()) + 2 for t in texts]
+
+
+def bench_memory(settings: Settings, sizes: Sequence[int]) -> dict[str, Any]:
+    import subprocess
+
+    out = {}
+    for n in sizes:
+        code = (
+            "import json,sys,resource,tempfile;from pathlib import Path;"
+            "from eval.bench import HashEmbedder, synth_corpus;from rag.settings import Settings;"
+            "from rag.index import Index;from ingest.run import ingest;"
+            f"d=Path(tempfile.mkdtemp());c=synth_corpus({n}, d/'c.jsonl');"
+            "import psutil;p=psutil.Process();base=p.memory_info().rss/1e6;"
+            "idx=Index.open(Settings(data_dir=d/'i'),HashEmbedder());"
+            "r=ingest(idx,[c]);"
+            "print(json.dumps({'articles':r.ingested,'chunks':r.chunks,'seconds':r.seconds,"
+            "'rss_before_mb':base,'peak_rss_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1e3}))"
+        )
+        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[1], timeout=3600)
+        if res.returncode != 0:
+            out[str(n)] = {"error": res.stderr[-500:]}
+        else:
+            out[str(n)] = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"  memory {n} articles: {out[str(n)]}", flush=True)
+    return out
+
+
+def synth_corpus(n: int, dest: Path) -> Path:
+    """n distinct article-length records of generated text (no real text needed for memory)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.synth import write_jsonl
+
+    with dest.open("w", encoding="utf-8") as f:
+        from tests.synth import synth_article
+
+        for i in range(n):
+            f.write(json.dumps(synth_article(i, seed=3, paragraphs=12)) + "\n")
+    return dest
+
+
+# --- queries at scale ----------------------------------------------------------------------
+def grow_index(source: Settings, target: Settings, n_chunks: int, seed: int = 1) -> int:
+    """An index of n_chunks: real chunks with their real vectors, plus variants of them (a
+    sentence rotation and a small vector perturbation) under new ids, inserted without
+    re-embedding. Returns the number of chunks."""
+    from rag.catalog import Catalog
+    from rag.store import ChromaStore, chunk_metadata
+    from rag.catalog import published_day
+    from rag.types import Article, Chunk
+
+    src = Catalog(source.catalog_path)
+    store = ChromaStore(collection=source.collection, embedder_name="all-MiniLM-L6-v2",
+                        dimension=384, path=source.chroma_path)
+    cat = Catalog(target.catalog_path)
+    if cat.counts()["chunks"] >= n_chunks:
+        return cat.counts()["chunks"]
+    cat.set_meta("embedder", "all-MiniLM-L6-v2/384")
+    dst = ChromaStore(collection=target.collection, embedder_name="all-MiniLM-L6-v2",
+                      dimension=384, path=target.chroma_path)
+    rows = src.db.execute(
+        'SELECT c.id, c.article_id, c.position, c.text, c.start, c."end", a.title, a.source, '
+        "a.published, a.url FROM chunks c JOIN articles a ON a.id = c.article_id").fetchall()
+    rng = np.random.default_rng(seed)
+    have = cat.counts()["chunks"]
+    copy = have // len(rows)
+    while have < n_chunks:
+        for i in range(0, len(rows), 2000):
+            part = rows[i:i + 2000][: n_chunks - have]
+            if not part:
+                break
+            got = store.collection.get(ids=[r[0] for r in part], include=["embeddings"])
+            vec = dict(zip(got["ids"], got["embeddings"]))
+            arts: dict[str, Article] = {}
+            chunks, vectors = [], []
+            for r in part:
+                aid = f"{r[1]}v{copy}"
+                text = r[3] if copy == 0 else _rotate(r[3], copy)
+                v = np.asarray(vec[r[0]], dtype=np.float32)
+                if copy:
+                    v = v + rng.normal(0, 0.02, v.shape).astype(np.float32)
+                    v /= np.linalg.norm(v)
+                c = Chunk(f"{aid}-{r[2]:04d}", aid, r[2], text, 0, len(text), r[6], r[7], r[8], r[9])
+                arts.setdefault(aid, Article(aid, r[6], text, r[9], r[7], (), r[8], f"h{aid}", "bench"))
+                chunks.append(c)
+                vectors.append(v)
+            cat.mark_pending([(a, "bench") for a in arts.values()])
+            dst.upsert(chunks, np.stack(vectors),
+                       [chunk_metadata(c, published_day(c.published)) for c in chunks])
+            by_art: dict[str, list] = {}
+            for c in chunks:
+                by_art.setdefault(c.article_id, []).append(c)
+            cat.commit_articles(by_art, [], {})
+            have += len(chunks)
+            print(f"    grown to {have} chunks", flush=True)
+        copy += 1
+    src.close()
+    cat.close()
+    return have
+
+
+def _rotate(text: str, k: int) -> str:
+    from rag.text import sentence_spans
+
+    sents = [text[a:b] for a, b in sentence_spans(text)]
+    if len(sents) < 2:
+        return text
+    k %= len(sents)
+    return " ".join(sents[k:] + sents[:k])
+
+
+def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
+    from rag.index import Index
+    from rag.pipeline import NewsRAG
+
+    qs = [json.loads(x) for x in QUESTIONS.read_text("utf-8").splitlines()][:n_questions]
+    rag = NewsRAG(Index.open(settings))
+    chunks = rag.index.catalog.counts()["chunks"]
+    rag.ask("warm up the strike question", as_of="2022-07-01")
+    hybrid, filtered, answer = [], [], []
+    for q in qs:
+        as_of = q["question_date"].replace("/", "-")
+        t0 = time.perf_counter()
+        rag.retrieve(q["question"], as_of=as_of)
+        hybrid.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rag.retrieve(q["question"], as_of=as_of, since="2022-01-01", until=as_of,
+                     sources=["cnn.com", "usatoday.com", "theweek.co.uk"])
+        filtered.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        rag.ask(q["question"], as_of=as_of)
+        answer.append(time.perf_counter() - t0)
+    rag.close()
+    ms = lambda xs, p: round(pct(xs, p) * 1000, 1)  # noqa: E731
+    return {"chunks": chunks, "questions": len(qs),
+            "retrieval_ms": {"p50": ms(hybrid, 50), "p95": ms(hybrid, 95)},
+            "retrieval_filtered_ms": {"p50": ms(filtered, 50), "p95": ms(filtered, 95)},
+            "answer_ms": {"p50": ms(answer, 50), "p95": ms(answer, 95)},
+            "rss_mb": rss_mb()}
+
+
+def main(argv: Sequence[str], settings: Settings) -> int:
+    p = argparse.ArgumentParser(prog="newsrag bench")
+    p.add_argument("what", nargs="*", default=["ingest", "memory", "queries"],
+                   help="ingest | memory | queries")
+    p.add_argument("--articles", type=int, default=150)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--memory-sizes", default="1000,10000")
+    p.add_argument("--source-index", help="an index of the real corpus (its chunks and vectors "
+                   "seed the grown indexes); default: the eval index of the shared corpus")
+    p.add_argument("--sizes", default="10000,100000")
+    p.add_argument("--questions", type=int, default=100)
+    p.add_argument("--work-dir", default=str(Path(settings.data_dir) / "bench"))
+    p.add_argument("--out", default=str(OUT / "results.json"))
+    args = p.parse_args(list(argv))
+    out_path = Path(args.out)
+    results: dict[str, Any] = json.loads(out_path.read_text()) if out_path.exists() else {}
+    results["machine"] = machine()
+    if "ingest" in args.what:
+        print(f"ingest: {args.articles} real articles x {args.repeats} runs", flush=True)
+        results["ingest"] = bench_ingest(settings, args.articles, args.repeats)
+    if "memory" in args.what:
+        sizes = [int(x) for x in args.memory_sizes.split(",")]
+        print(f"memory: ingesting {sizes} generated articles (hash embedder)", flush=True)
+        results["memory"] = bench_memory(settings, sizes)
+    if "queries" in args.what:
+        source = Path(args.source_index) if args.source_index else _default_source(settings)
+        src = settings.replace(data_dir=source, collection="eval")
+        results.setdefault("queries", {})
+        for n in [int(x) for x in args.sizes.split(",")]:
+            target = settings.replace(data_dir=Path(args.work_dir) / f"grown-{n}", collection="news")
+            print(f"queries at {n} chunks: growing the index", flush=True)
+            got = grow_index(src, target, n)
+            results["queries"][str(n)] = bench_queries(target, args.questions)
+            results["queries"][str(n)]["grown_to"] = got
+            print(f"  {results['queries'][str(n)]}", flush=True)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_text(json.dumps(results, indent=2, default=float))
+    print(json.dumps({k: v for k, v in results.items() if k != "machine"}, indent=1,
+                     default=float)[:4000])
+    print(f"written to {out_path}")
+    return 0
+
+
+def _default_source(settings: Settings) -> Path:
+    from eval.datasets import eval_settings
+
+    return eval_settings(CORPUS, settings).data_dir
