@@ -7,8 +7,10 @@ export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
+export OMP_WAIT_POLICY := PASSIVE
+export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup browser lint bench clean
+.PHONY: run test setup browser lint bench load clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -39,3 +41,6 @@ bench: setup
 
 clean:
 	rm -rf $(VENV) .newsrag
+
+load: setup
+	$(BIN)/python -m eval.loadtest
