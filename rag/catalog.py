@@ -6,14 +6,16 @@ so that a crash in between is found and rolled back by `pending_articles` on the
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from rag.errors import StoreError
 from rag.types import Article, Chunk
@@ -77,36 +79,109 @@ def published_day(published: str | None) -> int | None:
         return None
 
 
+def read_only_folder(path: Path) -> bool:
+    """The folder (or its nearest existing parent) is on a read-only mount or not writable."""
+    path = Path(path).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY) or not os.access(path, os.W_OK)
+    except OSError:
+        return False
+
+
+def _free_bytes(folder: Path) -> int | None:
+    path = Path(folder).absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+        return st.f_bavail * st.f_frsize
+    except OSError:
+        return None
+
+
+def storage_error(what: str, folder: Path, exc: BaseException) -> StoreError:
+    """A StoreError that says what failed and, for a full or read-only disk, what to do."""
+    text = str(exc)
+    low = text.lower()
+    free = _free_bytes(folder)
+    # Chroma reports a full disk as a failed compaction: the free space tells
+    if "full" in low or "no space" in low or getattr(exc, "errno", None) == errno.ENOSPC or (
+            free is not None and free < 8 << 20):
+        left = "" if free is None else f" ({free // 1024} KiB free)"
+        hint = (f"The disk holding {folder} is full{left}: free some space and run the ingest "
+                "again. What was stored before is kept; the interrupted batch is rolled back on "
+                "the next run.")
+    elif "readonly" in low or "read-only" in low or getattr(exc, "errno", None) == errno.EROFS:
+        hint = (f"{folder} is read-only: ingest into a writable data folder (the index in this "
+                "one can still be queried).")
+    else:
+        hint = "See the cause above; re-running the ingest rolls back a half-written batch."
+    return StoreError(f"{what} failed: {text}. {hint}")
+
+
 class Catalog:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = Path(path)
-        self.readonly = readonly
+        # an index on a read-only mount is opened for reading: it can still answer questions
+        self.readonly = readonly or read_only_folder(self.path.parent)
         try:
-            if not readonly:
+            if self.readonly:
+                self.db = self._connect_readonly()
+            else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            uri = f"file:{self.path}?mode=ro" if readonly else f"file:{self.path}"
-            self.db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
-            self.db.execute("PRAGMA busy_timeout=30000")
-            if not readonly:
+                self.db = sqlite3.connect(
+                    f"file:{self.path}", uri=True, check_same_thread=False, timeout=30)
+                self.db.execute("PRAGMA busy_timeout=30000")
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
-        except sqlite3.Error as e:
-            raise StoreError(f"Cannot open the catalog {self.path}: {e}") from None
+        except (sqlite3.Error, OSError) as e:
+            raise storage_error(f"Opening the catalog {self.path}", self.path.parent, e) from None
         self.lock = threading.RLock()
+
+    def _connect_readonly(self) -> sqlite3.Connection:
+        if not self.path.is_file():
+            raise StoreError(f"There is no index at {self.path.parent} (and the folder is "
+                             "read-only, so none can be created there).")
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
+                             timeout=30)
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            # a WAL database needs its -shm file, which a read-only folder cannot hold; with no
+            # -wal file everything is in the main file, which nothing can change: immutable
+            db.close()
+            if Path(f"{self.path}-wal").exists():
+                raise
+            return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True,
+                                   check_same_thread=False)
 
     def close(self) -> None:
         self.db.close()
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise StoreError(f"Cannot write to the catalog {self.path}: "
+                             f"{self.path.parent} is read-only. Ingest into a writable data "
+                             "folder (the index in this one can still be queried).")
         with self.lock:
             try:
                 self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
                 self.db.execute("COMMIT")
-            except BaseException:
-                self.db.execute("ROLLBACK")
+            except BaseException as e:
+                if self.db.in_transaction:  # SQLite may have rolled back itself (disk full)
+                    try:
+                        self.db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                if isinstance(e, sqlite3.Error):
+                    raise storage_error(
+                        f"Writing the catalog {self.path}", self.path.parent, e) from e
                 raise
 
     # --- meta -----------------------------------------------------------------------------
@@ -178,6 +253,7 @@ class Catalog:
         """Step 1: the articles about to be (re)written; their old chunks count as doomed."""
         with self.transaction() as db:
             for art, file in articles:
+                self._retitle(db, art.id, art.title)
                 db.execute(
                     "INSERT OR REPLACE INTO articles VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, "
                     "?, ?, ?, 0, ?)",
@@ -213,6 +289,10 @@ class Catalog:
                 db.execute("DELETE FROM lsh WHERE article_id=?", (article_id,))
             db.executemany("INSERT INTO lsh VALUES (?, ?, ?)", lsh_rows)
             db.executemany("INSERT OR REPLACE INTO signatures VALUES (?, ?)", signatures.items())
+
+    def set_article_file(self, article_id: str, file: str | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE articles SET file=? WHERE id=?", (file, article_id))
 
     def record_duplicate(
         self, art: Article, duplicate_of: str, kind: str, similarity: float, file: str | None
@@ -250,6 +330,23 @@ class Catalog:
                 (rowid, text, title or ""),
             )
         db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
+
+    @staticmethod
+    def _retitle(db: sqlite3.Connection, article_id: str, title: str) -> None:
+        """Keep the lexical rows of an article's chunks in step with its new title.
+
+        Contentless FTS5 rows are deleted with their original values: were the title replaced
+        first, the old title's words would stay in the index for ever.
+        """
+        row = db.execute("SELECT title FROM articles WHERE id=?", (article_id,)).fetchone()
+        if row is None or (row[0] or "") == (title or ""):
+            return
+        for rowid, text in db.execute(
+                "SELECT rowid, text FROM chunks WHERE article_id=?", (article_id,)).fetchall():
+            db.execute("INSERT INTO chunks_fts (chunks_fts, rowid, text, title) "
+                       "VALUES ('delete', ?, ?, ?)", (rowid, text, row[0] or ""))
+            db.execute("INSERT INTO chunks_fts (rowid, text, title) VALUES (?, ?, ?)",
+                       (rowid, text, title))
 
     def mark_removing(self, article_ids: Sequence[str]) -> None:
         """Before vectors are deleted: a crash then leaves them 'pending', rolled back later."""
@@ -330,6 +427,45 @@ class Catalog:
     def all_chunk_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
 
+    def lexical_check(self) -> dict[str, Any]:
+        """Is the FTS index in step with the chunks: the same rows, and no stray words?
+
+        Stray words (rows deleted with other values than they were written with) do not show
+        as rows: they show as more indexed tokens than the per-column totals FTS5 keeps.
+        """
+        with self.lock:
+            fts = {r[0] for r in self.db.execute("SELECT rowid FROM chunks_fts")}
+            rows = {r[0] for r in self.db.execute("SELECT rowid FROM chunks")}
+            self.db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.chunks_fts_terms "
+                            "USING fts5vocab(main, chunks_fts, 'row')")
+            indexed = self.db.execute("SELECT SUM(cnt) FROM temp.chunks_fts_terms").fetchone()[0]
+            block = self.db.execute("SELECT block FROM chunks_fts_data WHERE id=1").fetchone()
+        totals = _varints(block[0]) if block else [0]
+        return {
+            "fts_rows": len(fts),
+            "fts_rows_match": fts == rows,
+            "fts_tokens": indexed or 0,
+            "fts_tokens_expected": sum(totals[1:]),
+        }
+
     def chunk_count_by_article(self) -> dict[str, int]:
         rows = self.db.execute("SELECT article_id, COUNT(*) FROM chunks GROUP BY article_id")
         return dict(rows.fetchall())
+
+
+def _varints(blob: bytes) -> list[int]:
+    """SQLite varints, as FTS5 stores its row and token totals (the 'averages' record)."""
+    out, i = [], 0
+    while i < len(blob):
+        value = 0
+        for n in range(9):
+            byte = blob[i]
+            i += 1
+            if n == 8:
+                value = (value << 8) | byte
+                break
+            value = (value << 7) | (byte & 0x7F)
+            if byte < 0x80:
+                break
+        out.append(value)
+    return out

@@ -80,11 +80,12 @@ def resolve(question: str, as_of: date) -> DateRange:
     if m := re.search(r"\blast weekend\b", q):
         sat = _week_start(as_of) - timedelta(days=2)
         return rng(sat, sat + timedelta(days=1), m.group())
-    if m := re.search(r"\b(last|previous|past) week\b", q):
+    if m := re.search(r"\b(last|previous) week\b", q):
         start = _week_start(as_of) - timedelta(days=7)
         return rng(start, start + timedelta(days=6), m.group())
-    if m := re.search(r"\bthis week\b", q):
-        return rng(_week_start(as_of), as_of, m.group())
+    if m := re.search(r"\b(this|the past) week\b", q):
+        # "this week" in news means the last seven days, whatever the weekday
+        return rng(as_of - timedelta(days=6), as_of, m.group())
     if m := re.search(r"\b(?:in |over |during )?the (?:last|past) (\w+) (day|week|month)s?\b", q):
         n = _NUMBERS.get(m.group(1)) or (int(m.group(1)) if m.group(1).isdigit() else None)
         if n:

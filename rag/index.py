@@ -26,7 +26,7 @@ class Index:
         catalog = Catalog(settings.catalog_path)
         recorded = catalog.get_meta("embedder")
         current = f"{embedder.name}/{embedder.dimension}"
-        if recorded is None:
+        if recorded is None and not catalog.readonly:
             catalog.set_meta("embedder", current)
         elif recorded != current:
             catalog.close()
@@ -34,14 +34,22 @@ class Index:
                 f"The index in {settings.data_dir} was built with embedder {recorded!r}, but "
                 f"{current!r} is configured. Use the same embedder, or another data folder."
             )
-        store = ChromaStore(
-            collection=settings.collection,
-            embedder_name=embedder.name,
-            dimension=embedder.dimension,
-            path=None if settings.chroma_url else settings.chroma_path,
-            url=settings.chroma_url,
-        )
+        try:
+            store = ChromaStore(
+                collection=settings.collection,
+                embedder_name=embedder.name,
+                dimension=embedder.dimension,
+                path=None if settings.chroma_url else settings.chroma_path,
+                url=settings.chroma_url,
+            )
+        except BaseException:
+            catalog.close()
+            raise
         return cls(settings, catalog, store, embedder)
+
+    @property
+    def readonly(self) -> bool:
+        return self.catalog.readonly
 
     def recover(self) -> list[str]:
         """Roll back articles a crash left half-written: no orphan vectors, no partial rows."""
@@ -62,17 +70,29 @@ class Index:
         self.catalog.remove_articles(article_ids)
 
     def verify(self) -> dict[str, Any]:
-        """Compare Chroma with the catalog: both must hold exactly the same chunk ids."""
+        """Chroma, the catalog's chunks and its lexical (FTS) rows must hold the same chunks."""
         in_store = self.store.all_ids()
         in_catalog = self.catalog.all_chunk_ids()
         counts = self.catalog.counts()
+        lexical = self.catalog.lexical_check()
+        # chunks of no finished article, and articles whose chunk count is not what was written
+        orphans, short = self.catalog.db.execute(
+            "SELECT (SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
+            "WHERE a.id IS NULL OR a.state != 'done'), (SELECT COUNT(*) FROM articles a WHERE "
+            "a.state = 'done' AND a.n_chunks != (SELECT COUNT(*) FROM chunks c "
+            "WHERE c.article_id = a.id))").fetchone()
         return {
-            "consistent": in_store == in_catalog and counts["pending"] == 0,
+            "consistent": in_store == in_catalog and counts["pending"] == 0 and not orphans
+            and not short and lexical["fts_rows_match"]
+            and lexical["fts_tokens"] == lexical["fts_tokens_expected"],
             "store_chunks": len(in_store),
             "catalog_chunks": len(in_catalog),
             "orphans_in_store": len(in_store - in_catalog),
             "missing_in_store": len(in_catalog - in_store),
             "pending": counts["pending"],
+            "orphan_chunks": orphans,
+            "articles_with_wrong_chunk_count": short,
+            **lexical,
         }
 
     def stats(self) -> dict[str, Any]:
@@ -92,3 +112,4 @@ class Index:
 
     def close(self) -> None:
         self.catalog.close()
+        self.store.close()

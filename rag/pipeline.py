@@ -74,7 +74,11 @@ class NewsRAG:
         # explicit filters win over dates read from the question
         if since_d or until_d:
             dates = DateRange(since_d, until_d, dates.latest, "filter")
-        filters = make_filters(sources, dates.since, dates.until)
+            filters = make_filters(sources, since_d, until_d)
+        else:
+            # dates read from the question are a preference, not a filter: the words may
+            # date the event rather than the article ("in June", "this week")
+            filters = make_filters(sources, None, None)
         return question, history, query, dates, filters, as_of_d
 
     def retrieve(
@@ -97,16 +101,13 @@ class NewsRAG:
 
     def _retrieve(self, query, filters, dates, as_of_d, sources, since, until, *, k=None,
                   mode: Mode = "hybrid", per_article_cap=None):
-        run = lambda f, d: self.retriever.retrieve(  # noqa: E731
-            query, k=k or self.settings.top_k, filters=f, dates=d, as_of=as_of_d, mode=mode,
-            per_article_cap=per_article_cap or self.settings.per_article_cap)
-        result = run(filters, dates)
-        if not result.passages and dates.phrase and not (since or until):
-            # the question's own date words found nothing: they may date the event, not the
-            # article (or the news is undated); search again without them
-            relaxed = DateRange(None, None, dates.latest, "")
-            result = run(make_filters(sources, None, None), relaxed)
-        return result
+        prefer = None
+        if dates.phrase not in ("", "filter", "latest") and (dates.since or dates.until):
+            prefer = make_filters(sources, dates.since, dates.until)
+        return self.retriever.retrieve(
+            query, k=k or self.settings.top_k, filters=filters, dates=dates, as_of=as_of_d,
+            mode=mode, per_article_cap=per_article_cap or self.settings.per_article_cap,
+            prefer=prefer)
 
     # --- answers -------------------------------------------------------------------------
     def ask(self, question: str, **kw: Any) -> Answer:
@@ -135,6 +136,7 @@ class NewsRAG:
         until: str | date | None = None,
         as_of: str | date | None = None,
         answerer: str | None = None,
+        mode: Mode = "hybrid",
     ) -> Iterator[dict]:
         t_start = time.perf_counter()
         question, history, query, dates, filters, as_of_d = self._prepare(
@@ -144,7 +146,7 @@ class NewsRAG:
                 "Nothing is indexed yet: run `newsrag ingest PATH` (or `make run`, which "
                 "ingests the demo corpus) first."
             )
-        result = self._retrieve(query, filters, dates, as_of_d, sources, since, until)
+        result = self._retrieve(query, filters, dates, as_of_d, sources, since, until, mode=mode)
         timings = dict(result.timings)
         timings["retrieve"] = time.perf_counter() - t_start
         passages = result.passages

@@ -67,7 +67,10 @@ class Retriever:
         mode: Mode = "hybrid",
         per_article_cap: int = 2,
         query_vector=None,
+        prefer: Filters | None = None,
     ) -> RetrievalResult:
+        """`filters` restrict; `prefer` (dates read from the question) adds rankings of the
+        matching chunks, so that they rise without the others being excluded."""
         t: dict[str, float] = {}
         n = max(self.candidates, k * 4)
         rankings: dict[str, list[str]] = {}
@@ -78,16 +81,24 @@ class Retriever:
             t["embed_query"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             hits = self.index.store.query(vec, n, filters.chroma_where())
+            if prefer is not None:
+                preferred = self.index.store.query(vec, n, prefer.chroma_where())
+                rankings["dense_preferred"] = [h.chunk_id for h in preferred]
+                hits = hits + preferred
             t["dense"] = time.perf_counter() - t0
-            rankings["dense"] = [h.chunk_id for h in hits]
+            rankings["dense"] = [h.chunk_id for h in hits[:n]]
             dense_sims = {h.chunk_id: 1.0 - h.distance for h in hits}
         lex_scores: dict[str, float] = {}
         if mode in ("hybrid", "lexical"):
             t0 = time.perf_counter()
             found = lexical.search(self.index.catalog, query, n, filters)
-            t["lexical"] = time.perf_counter() - t0
             rankings["lexical"] = [cid for cid, _ in found]
             lex_scores = dict(found)
+            if prefer is not None:
+                preferred_lex = lexical.search(self.index.catalog, query, n, prefer)
+                rankings["lexical_preferred"] = [cid for cid, _ in preferred_lex]
+                lex_scores.update(preferred_lex)
+            t["lexical"] = time.perf_counter() - t0
         fused, parts = rrf(rankings, self.rrf_k)
         t0 = time.perf_counter()
         chunks = self.index.catalog.chunks_by_ids(list(fused))

@@ -1,14 +1,19 @@
 """Chroma behind one small interface: embedded (PersistentClient) or a server (HttpClient)."""
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
-from rag.errors import IndexMismatchError, StoreError
+from rag.catalog import read_only_folder, storage_error
+from rag.errors import IndexMismatchError, NewsragError, StoreError
 from rag.types import Chunk
 
 
@@ -54,7 +59,18 @@ class ChromaStore:
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        try:
+        self.url, self.where = url, url or str(path)
+        self.read_only = False
+        self.snapshot: Path | None = None
+        if not url and path is not None and read_only_folder(path):
+            # Chroma cannot open a folder it cannot write: serve a private copy of the vectors
+            if not path.is_dir():
+                raise StoreError(f"There is no vector index at {path} (and the folder is "
+                                 "read-only, so none can be created there).")
+            self.read_only = True
+            self.snapshot = Path(tempfile.mkdtemp(prefix="newsrag-readonly-"))
+            path = Path(shutil.copytree(path, self.snapshot / "chroma"))
+        with self._calling(f"open the collection {collection!r} in"):
             if url:
                 parts = urlsplit(url if "://" in url else f"http://{url}")
                 self.client = chromadb.HttpClient(
@@ -72,9 +88,6 @@ class ChromaStore:
                 metadata={"embedder": embedder_name, "dimension": dimension, "hnsw:space": "cosine"},
                 embedding_function=None,
             )
-        except Exception as e:  # chromadb raises many kinds; all mean the store is unusable
-            where = url or path
-            raise StoreError(f"Cannot open the Chroma collection {collection!r} at {where}: {e}") from e
         meta = self.collection.metadata or {}
         if meta.get("embedder") != embedder_name or int(meta.get("dimension", -1)) != dimension:
             raise IndexMismatchError(
@@ -85,53 +98,90 @@ class ChromaStore:
         self.embedder_name = embedder_name
         self.dimension = dimension
 
+    @contextmanager
+    def _calling(self, action: str, writes: bool = False) -> Iterator[None]:
+        """Chroma's many exception kinds become one StoreError that says what to do."""
+        if writes and self.read_only:
+            raise StoreError(f"Cannot {action} Chroma at {self.where}: the data folder is "
+                             "read-only. Ingest into a writable data folder (the index in this "
+                             "one can still be queried).")
+        try:
+            yield
+        except NewsragError:
+            raise
+        except Exception as e:  # chromadb, httpx and OS errors alike
+            what = f"{action[0].upper()}{action[1:]} Chroma at {self.where}"
+            err = storage_error(what, Path(self.where), e)
+            text = str(e).lower()
+            if "hnsw" in text and not writes and not self.url:
+                err = StoreError(
+                    f"{what} failed: {e}. This usually means another process wrote to this "
+                    "embedded index while this one had it open: restart this process. To "
+                    "ingest while serving, use a Chroma server (chroma_url; docs/reliability.md).")
+            elif "connect" in text and self.url:
+                err = StoreError(f"{what} failed: {e}. "
+                                 "Is the Chroma server running (chroma run --path DIR)?")
+            raise err from e
+
     def upsert(
         self, chunks: Sequence[Chunk], vectors: np.ndarray, metadatas: Sequence[dict[str, Any]]
     ) -> None:
         if not chunks:
             return
         step = 2000  # stay below Chroma's max batch size
-        for i in range(0, len(chunks), step):
-            part = chunks[i : i + step]
-            self.collection.upsert(
-                ids=[c.id for c in part],
-                embeddings=vectors[i : i + step],
-                documents=[c.text for c in part],
-                metadatas=list(metadatas[i : i + step]),
-            )
+        with self._calling("write vectors to", writes=True):
+            for i in range(0, len(chunks), step):
+                part = chunks[i : i + step]
+                self.collection.upsert(
+                    ids=[c.id for c in part],
+                    embeddings=vectors[i : i + step],
+                    documents=[c.text for c in part],
+                    metadatas=list(metadatas[i : i + step]),
+                )
 
     def delete_articles(self, article_ids: Sequence[str]) -> None:
-        for i in range(0, len(article_ids), 200):
-            part = list(article_ids[i : i + 200])
-            where = {"article_id": part[0]} if len(part) == 1 else {"article_id": {"$in": part}}
-            self.collection.delete(where=where)
+        with self._calling("delete vectors from", writes=True):
+            for i in range(0, len(article_ids), 200):
+                part = list(article_ids[i : i + 200])
+                where = {"article_id": part[0]} if len(part) == 1 else {
+                    "article_id": {"$in": part}}
+                self.collection.delete(where=where)
 
     def delete_ids(self, ids: Sequence[str]) -> None:
-        for i in range(0, len(ids), 1000):
-            self.collection.delete(ids=list(ids[i : i + 1000]))
+        with self._calling("delete vectors from", writes=True):
+            for i in range(0, len(ids), 1000):
+                self.collection.delete(ids=list(ids[i : i + 1000]))
 
     def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[Hit]:
         if self.count() == 0:
             return []
-        res = self.collection.query(
-            query_embeddings=[vector], n_results=n, where=where or None,
-            include=["distances", "metadatas"],
-        )
+        with self._calling("query"):
+            res = self.collection.query(
+                query_embeddings=[vector], n_results=n, where=where or None,
+                include=["distances", "metadatas"],
+            )
         return [
             Hit(cid, float(d), dict(m or {}))
             for cid, d, m in zip(res["ids"][0], res["distances"][0], res["metadatas"][0])
         ]
 
     def count(self) -> int:
-        return self.collection.count()
+        with self._calling("count the vectors in"):
+            return self.collection.count()
 
     def all_ids(self, page: int = 5000) -> set[str]:
         """Every id, paged: a single get() over tens of thousands of ids fails in SQLite."""
         ids: set[str] = set()
         offset = 0
-        while True:
-            got = self.collection.get(limit=page, offset=offset, include=[])
-            ids.update(got["ids"])
-            if len(got["ids"]) < page:
-                return ids
-            offset += page
+        with self._calling("read the ids in"):
+            while True:
+                got = self.collection.get(limit=page, offset=offset, include=[])
+                ids.update(got["ids"])
+                if len(got["ids"]) < page:
+                    return ids
+                offset += page
+
+    def close(self) -> None:
+        if self.snapshot is not None:
+            shutil.rmtree(self.snapshot, ignore_errors=True)
+            self.snapshot = None

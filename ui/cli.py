@@ -80,7 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # spinning OpenMP threads slow torch tenfold when the cores are shared (measured)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if args.command in ("eval", "bench"):  # their own options are parsed by their modules
+        args.rest = unknown + list(args.rest)
+    elif unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return COMMANDS[args.command](args)
     except NewsragError as e:

@@ -17,7 +17,7 @@ AS_OF = date(2026, 11, 24)  # a Tuesday
     ("What did the council decide last week?", date(2026, 11, 16), date(2026, 11, 23)),
     ("What happened yesterday in Alderford?", date(2026, 11, 23), AS_OF),
     ("Any news today?", AS_OF, AS_OF),
-    ("What happened this week?", date(2026, 11, 23), AS_OF),
+    ("What happened this week?", date(2026, 11, 18), AS_OF),
     ("What did Voltrane say last month?", date(2026, 10, 1), date(2026, 11, 1)),
     ("What happened in the past 3 days?", date(2026, 11, 21), AS_OF),
     ("Who won in June 2022?", date(2022, 6, 1), date(2022, 7, 3)),
