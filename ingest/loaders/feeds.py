@@ -138,11 +138,22 @@ def load_feed(text: str, origin: str) -> Iterator[Article | Skip]:
     if not items:
         yield Skip(origin, "no article", "the feed has no items")
         return
+    site = _feed_name(root)
     for n, item in enumerate(items, 1):
-        yield _article(item, f"{origin}#{n}")
+        yield _article(item, f"{origin}#{n}", site)
 
 
-def _article(item: ET.Element, origin: str) -> Article | Skip:
+def _feed_name(root: ET.Element) -> str | None:
+    """The outlet: the feed's own title up to its tagline ("Circuit Beat – Tech" -> "Circuit Beat")."""
+    channel = _children(root, "channel")
+    title = _child_text(channel[0] if channel else root, "title")
+    if not title:
+        return None
+    name = re.split(r"\s+[–—|:-]\s+", one_line(title))[0].strip()
+    return name[:80] or None
+
+
+def _article(item: ET.Element, origin: str, site: str | None = None) -> Article | Skip:
     try:
         body = _item_text(item)
     except RecursionError:
@@ -161,7 +172,8 @@ def _article(item: ET.Element, origin: str) -> Article | Skip:
         title=title or fallback_title(body),
         text=body,
         url=clean_url(_link(item)),
-        source=one_line(source[0].text or "") if source and _local(item.tag) == "item" else None,
+        source=(one_line(source[0].text or "") if source and _local(item.tag) == "item" else None)
+        or site,
         authors=_authors(item),
         published=published,
         origin=origin,

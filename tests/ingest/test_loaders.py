@@ -408,7 +408,7 @@ def test_rss(tmp_path: Path) -> None:
     assert lake.text == "The lake fell to its lowest level since records began.\n\nBoats can no longer reach the north pier."
     assert lake.published == "2024-03-05T08:30:00+00:00"
     assert lake.authors == ("Ann Lee",) and lake.external_id == "wire-123"
-    assert lake.source == "wire.example.com" and lake.origin == f"{path}#1"
+    assert lake.source == "Example Wire" and lake.origin == f"{path}#1"  # the feed's own name
     assert snow.title == "Snow closes pass"
     assert snow.text == "The mountain pass closed after heavy snow."
     assert snow.published == "2024-03-06T07:00:00+01:00" and snow.authors == ("Bo Chan",)
