@@ -126,11 +126,11 @@ def test_confusion_and_best_threshold_by_hand():
 
 PAIRS = [
     ("Retired judge Judith Venn was named mediator in the transit strike.",
-     "Port Calder's transit authority and the drivers' union agreed on Tuesday to name retired "
-     "judge Judith Venn as mediator in the transit strike, now in its third week.", True),
+     ("Port Calder's transit authority and the drivers' union agreed on Tuesday to name retired "
+     "judge Judith Venn as mediator in the transit strike, now in its third week."), True),
     ("Voltrane recalled 212,000 PowerCell X2 power banks.",
-     "Voltrane Devices said on Friday it is recalling 212,000 PowerCell X2 power banks after "
-     "reports that the units can overheat.", True),
+     ("Voltrane Devices said on Friday it is recalling 212,000 PowerCell X2 power banks after "
+     "reports that the units can overheat."), True),
     ("Retired judge Judith Venn was named mediator in the transit strike.",
      "The Lumen-1 probe completed its first course correction with a 94-second engine burn.",
      False),

@@ -116,3 +116,23 @@ def test_cli_compare_and_errors(tmp_path, capsys):
         main(["--dataset", "realtimeqa"], Settings())
     with pytest.raises(DatasetError, match="No such run file"):
         main(["--compare", str(a), str(tmp_path / "c.json")], Settings())
+
+
+def test_a_failed_answer_is_recorded_not_fatal():
+    from eval.cli import evaluate_question
+    from eval.datasets import EvalQuestion
+    from rag.errors import AnswererError
+
+    class Down:
+        def retrieve(self, question, **kw):
+            return []
+
+        def ask(self, question, **kw):
+            raise AnswererError("endpoint unreachable")
+
+    q = EvalQuestion("q1", "Who?", answers=("Venn",), choices=("Venn", "Okafor"),
+                     answer_index=(0,))
+    row = evaluate_question(q, Down(), None, mode="hybrid", judge=None, answers=True)
+    assert row["error"] == "AnswererError: endpoint unreachable"
+    assert (row["contains"], row["choice_correct"], row["abstained"]) == (0.0, 0.0, False)
+    assert summarize([row], {})["answers"]["errors"] == 1
