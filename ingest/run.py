@@ -108,6 +108,9 @@ class Ingestor:
             self.report.seen += 1
             seen_ids.append(item.id)
             self.add_article(item, key)
+        if not seen_ids and not skipped:  # a loader found nothing and said nothing: say why
+            self._skip(Skip(str(path), "no article", "the file holds no records"))
+            skipped.append({"origin": str(path), "reason": "no article"})
         vanished = sorted(before - set(seen_ids))
         if vanished:  # articles the file no longer holds
             self.flush()
@@ -123,6 +126,8 @@ class Ingestor:
         stored = catalog.article(art.id)
         if stored and stored.state == "done" and stored.content_hash == art.content_hash:
             self.report.unchanged += 1
+            if stored.file != file:  # moved to another file: the old one must not remove it
+                catalog.set_article_file(art.id, file)
             return
         if any(i.article.id == art.id for i in self.batch):
             self.report.duplicates["exact"] += 1
@@ -234,13 +239,15 @@ def ingest(
 ) -> IngestReport:
     """Ingest files and folders into the index; safe to re-run and to interrupt."""
     t0 = time.perf_counter()
+    if index.readonly:
+        raise index.catalog.cannot_write(f"ingest into {index.settings.data_dir}")
     ing = Ingestor(index, progress)
     ing.report.recovered = len(index.recover())
+    if prune:  # first: an article moved from a gone file into a new one is then re-added
+        ing.prune()
     for path in iter_files([Path(p) for p in paths]):
         ing.add_file(path)
     ing.flush()
     ing._record_files()
-    if prune:
-        ing.prune()
     ing.report.seconds = time.perf_counter() - t0
     return ing.report

@@ -9,13 +9,16 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from rag.errors import StoreError
 from rag.types import Article, Chunk
@@ -124,50 +127,82 @@ def storage_error(what: str, folder: Path, exc: BaseException) -> StoreError:
 class Catalog:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = Path(path)
-        # an index on a read-only mount is opened for reading: it can still answer questions
+        # an index on a read-only mount, or on a full disk, is opened for reading: it can still
+        # answer questions
         self.readonly = readonly or read_only_folder(self.path.parent)
+        self.why_readonly = "is read-only" if self.readonly else ""
+        self.snapshot: Path | None = None  # a private copy, when the folder cannot be read
         try:
+            if not self.readonly:
+                try:
+                    self.db = self._connect_readwrite()
+                except (sqlite3.Error, OSError):
+                    free = _free_bytes(self.path.parent)
+                    if not self.path.is_file() or free is None or free >= 8 << 20:
+                        raise
+                    self.readonly = True
+                    self.why_readonly = f"is on a full disk ({free // 1024} KiB free)"
             if self.readonly:
                 self.db = self._connect_readonly()
-            else:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self.db = sqlite3.connect(
-                    f"file:{self.path}", uri=True, check_same_thread=False, timeout=30)
-                self.db.execute("PRAGMA busy_timeout=30000")
-                self.db.execute("PRAGMA journal_mode=WAL")
-                self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.executescript(SCHEMA)
         except (sqlite3.Error, OSError) as e:
             raise storage_error(f"Opening the catalog {self.path}", self.path.parent, e) from None
         self.lock = threading.RLock()
 
+    def _connect_readwrite(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(f"file:{self.path}", uri=True, check_same_thread=False, timeout=30)
+        try:
+            db.execute("PRAGMA busy_timeout=30000")
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
     def _connect_readonly(self) -> sqlite3.Connection:
         if not self.path.is_file():
-            raise StoreError(f"There is no index at {self.path.parent} (and the folder is "
-                             "read-only, so none can be created there).")
+            raise StoreError(f"There is no index at {self.path.parent}, and none can be created "
+                             f"there: the folder {self.why_readonly}.")
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False,
                              timeout=30)
         try:
             db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
             return db
         except sqlite3.OperationalError:
-            # a WAL database needs its -shm file, which a read-only folder cannot hold; with no
-            # -wal file everything is in the main file, which nothing can change: immutable
             db.close()
-            if Path(f"{self.path}-wal").exists():
-                raise
+        # A WAL database needs its -shm file, which a read-only or full folder cannot hold.
+        # With no -wal file everything is in the main file: read it as immutable; else read a
+        # private copy of both, in the temp folder (opening it replays the committed WAL).
+        if not Path(f"{self.path}-wal").exists():
             return sqlite3.connect(f"file:{self.path}?mode=ro&immutable=1", uri=True,
                                    check_same_thread=False)
+        self.snapshot = Path(tempfile.mkdtemp(prefix="newsrag-catalog-"))
+        copy = self.snapshot / self.path.name
+        shutil.copyfile(self.path, copy)
+        shutil.copyfile(f"{self.path}-wal", f"{copy}-wal")
+        return sqlite3.connect(f"file:{copy}", uri=True, check_same_thread=False, timeout=30)
+
+    def cannot_write(self, action: str) -> StoreError:
+        """The error for a write to a catalog opened read-only: why, and what to do."""
+        if self.why_readonly.startswith("is read-only"):
+            todo = "Ingest into a writable data folder"
+        else:
+            todo = "Free some space, then run the ingest again"
+        return StoreError(f"Cannot {action}: {self.path.parent} {self.why_readonly}. {todo} "
+                          "(the index in it can still be queried).")
 
     def close(self) -> None:
         self.db.close()
+        if self.snapshot is not None:
+            shutil.rmtree(self.snapshot, ignore_errors=True)
+            self.snapshot = None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         if self.readonly:
-            raise StoreError(f"Cannot write to the catalog {self.path}: "
-                             f"{self.path.parent} is read-only. Ingest into a writable data "
-                             "folder (the index in this one can still be queried).")
+            raise self.cannot_write(f"write to the catalog {self.path}")
         with self.lock:
             try:
                 self.db.execute("BEGIN IMMEDIATE")

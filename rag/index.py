@@ -26,8 +26,9 @@ class Index:
         catalog = Catalog(settings.catalog_path)
         recorded = catalog.get_meta("embedder")
         current = f"{embedder.name}/{embedder.dimension}"
-        if recorded is None and not catalog.readonly:
-            catalog.set_meta("embedder", current)
+        if recorded is None:
+            if not catalog.readonly:
+                catalog.set_meta("embedder", current)
         elif recorded != current:
             catalog.close()
             raise IndexMismatchError(
@@ -41,6 +42,7 @@ class Index:
                 dimension=embedder.dimension,
                 path=None if settings.chroma_url else settings.chroma_path,
                 url=settings.chroma_url,
+                read_only=catalog.readonly,
             )
         except BaseException:
             catalog.close()

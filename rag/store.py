@@ -16,6 +16,12 @@ from rag.catalog import read_only_folder, storage_error
 from rag.errors import IndexMismatchError, NewsragError, StoreError
 from rag.types import Chunk
 
+# Embedded Chroma locations where a write failed in this process (a full disk, say). Chroma
+# keeps one client per location per process, and after such a failure its next call, a write or
+# even a count, can hang for ever (seen with chromadb 1.5.9): refuse every call there until the
+# process restarts. Other processes (a server reading the same index) are not affected.
+_FAILED_WRITES: dict[str, str] = {}
+
 
 @dataclass(frozen=True)
 class Hit:
@@ -54,6 +60,7 @@ class ChromaStore:
         dimension: int,
         path: Path | None = None,
         url: str | None = None,
+        read_only: bool = False,
     ):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
@@ -62,14 +69,20 @@ class ChromaStore:
         self.url, self.where = url, url or str(path)
         self.read_only = False
         self.snapshot: Path | None = None
-        if not url and path is not None and read_only_folder(path):
-            # Chroma cannot open a folder it cannot write: serve a private copy of the vectors
+        if not url and path is not None and (read_only or read_only_folder(path)):
+            # Chroma cannot open a folder it cannot write (read-only, or a full disk): serve a
+            # private copy of the vectors, in the temp folder
             if not path.is_dir():
-                raise StoreError(f"There is no vector index at {path} (and the folder is "
-                                 "read-only, so none can be created there).")
+                raise StoreError(f"There is no vector index at {path}, and none can be created "
+                                 "there: the folder cannot be written.")
             self.read_only = True
-            self.snapshot = Path(tempfile.mkdtemp(prefix="newsrag-readonly-"))
-            path = Path(shutil.copytree(path, self.snapshot / "chroma"))
+            try:
+                self.snapshot = Path(tempfile.mkdtemp(prefix="newsrag-readonly-"))
+                path = Path(shutil.copytree(path, self.snapshot / "chroma"))
+            except OSError as e:
+                self.close()
+                raise storage_error(f"Copying the vectors of {self.where} to the temp folder",
+                                    Path(tempfile.gettempdir()), e) from e
         with self._calling(f"open the collection {collection!r} in"):
             if url:
                 parts = urlsplit(url if "://" in url else f"http://{url}")
@@ -105,6 +118,11 @@ class ChromaStore:
             raise StoreError(f"Cannot {action} Chroma at {self.where}: the data folder is "
                              "read-only. Ingest into a writable data folder (the index in this "
                              "one can still be queried).")
+        if self.where in _FAILED_WRITES:
+            raise StoreError(f"Cannot {action} Chroma at {self.where}: an earlier write in this "
+                             f"process failed ({_FAILED_WRITES[self.where]}), after which Chroma "
+                             "can hang. Fix the cause, then restart: a new process (each "
+                             "`newsrag ingest` is one) opens the index afresh.")
         try:
             yield
         except NewsragError:
@@ -112,6 +130,8 @@ class ChromaStore:
         except Exception as e:  # chromadb, httpx and OS errors alike
             what = f"{action[0].upper()}{action[1:]} Chroma at {self.where}"
             err = storage_error(what, Path(self.where), e)
+            if writes and not self.url and not isinstance(e, (ValueError, TypeError)):
+                _FAILED_WRITES[self.where] = str(e)[:200]  # not a mere bad argument
             text = str(e).lower()
             if "hnsw" in text and not writes and not self.url:
                 err = StoreError(

@@ -1,7 +1,19 @@
-"""Shared fixtures: the real packaged embedder (loaded once), real Chroma and catalog in temp folders."""
+"""Shared fixtures: the real packaged embedder (loaded once), real Chroma and catalog in temp folders.
+
+Chroma runs embedded (a PersistentClient in the test's folder) or, for the modules named in
+BOTH_MODES, also as a real `chroma run` server on loopback (marked `server`); the SQLite catalog
+stays in the test's own folder either way.
+"""
 from __future__ import annotations
 
+import hashlib
 import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,12 +22,99 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# under CPU contention, spinning OpenMP threads make torch 10x slower (measured)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "demo" / "corpus"
 FIXTURES = REPO / "tests" / "fixtures"
-SHARED = REPO.parent / "shared"
+# CI and every checkout keep shared/ beside the repository; a stray clone can point at it
+SHARED = Path(os.environ.get("NEWSRAG_SHARED_DIR", REPO.parent / "shared"))
 AS_OF = "2026-11-24"
+# the ingest and answer tests run against both deployments of Chroma
+BOTH_MODES = ("tests/ingest/test_run.py", "tests/rag/test_answers.py",
+              "tests/reliability/test_concurrency.py")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "chroma_mode" not in metafunc.fixturenames:
+        return
+    modes: list = ["embedded"]
+    if str(metafunc.definition.path.relative_to(REPO)) in BOTH_MODES:
+        modes.append(pytest.param("server", marks=pytest.mark.server))
+    metafunc.parametrize("chroma_mode", modes, indirect=True, scope="session")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ChromaServer:
+    url: str
+    path: Path
+    proc: subprocess.Popen
+
+    @classmethod
+    def start(cls, path: Path, timeout: float = 60) -> ChromaServer:
+        import httpx
+
+        exe = Path(sys.executable).with_name("chroma")
+        if not exe.exists():
+            pytest.skip(f"{exe} is missing: pip install chromadb (it carries the server)")
+        port = free_port()
+        log = (path.parent / f"{path.name}.log").open("wb")
+        proc = subprocess.Popen(
+            [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, ANONYMIZED_TELEMETRY="False"))
+        server = cls(f"http://127.0.0.1:{port}", path, proc)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{server.url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                    return server
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        server.stop()
+        raise RuntimeError(f"chroma run did not answer on {server.url}: see {log.name}")
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` on a free loopback port for the session, stopped with SIGTERM."""
+    server = ChromaServer.start(tmp_path_factory.mktemp("chroma-server") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chroma_mode(request) -> str:
+    """"embedded" or "server" (see pytest_generate_tests)."""
+    return getattr(request, "param", "embedded")
+
+
+def collection_for(folder: Path) -> str:
+    """One server collection per test folder, so tests sharing the server stay apart."""
+    return "t" + hashlib.sha1(str(folder).encode()).hexdigest()[:16]
+
+
+def mode_settings(chroma_mode: str, request, folder: Path) -> dict:
+    """The settings that point an index in `folder` at the session's Chroma server."""
+    if chroma_mode != "server":
+        return {}
+    return {"chroma_url": request.getfixturevalue("chroma_server").url,
+            "collection": collection_for(folder)}
 
 
 @pytest.fixture(scope="session")
@@ -26,14 +125,15 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
-def demo_settings(tmp_path_factory, embedder):
-    """A real index of the demo corpus and the hostile fixtures, built once per test session.
-    Tests must not write to it: copy or build their own for that."""
+def demo_settings(tmp_path_factory, embedder, chroma_mode, request):
+    """A real index of the demo corpus and the hostile fixtures, built once per test session
+    (and Chroma mode). Tests must not write to it: copy or build their own for that."""
     from ingest.run import ingest
     from rag.index import Index
     from rag.settings import Settings
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("demo-index"))
+    folder = tmp_path_factory.mktemp(f"demo-index-{chroma_mode}")
+    settings = Settings(data_dir=folder, **mode_settings(chroma_mode, request, folder))
     index = Index.open(settings, embedder)
     report = ingest(index, [DEMO, FIXTURES / "hostile"])
     index.close()
@@ -52,10 +152,17 @@ def demo_rag(demo_settings, embedder):
 
 
 @pytest.fixture
-def make_settings(tmp_path):
+def make_settings(tmp_path, chroma_mode, request, monkeypatch):
+    """Settings for a fresh index in this test's folder. In server mode the environment names
+    the server and collection too, so that CLI subprocesses the test starts use the same one."""
     from rag.settings import Settings
 
+    base = mode_settings(chroma_mode, request, tmp_path)
+    if base:
+        monkeypatch.setenv("NEWSRAG_CHROMA_URL", base["chroma_url"])
+        monkeypatch.setenv("NEWSRAG_COLLECTION", base["collection"])
+
     def make(**kw):
-        return Settings(data_dir=tmp_path / "idx", **kw)
+        return Settings(data_dir=tmp_path / "idx", **{**base, **kw})
 
     return make
