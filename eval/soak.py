@@ -74,8 +74,8 @@ def child(args: argparse.Namespace) -> int:
 
     def writer() -> None:
         index = Index.open(settings.replace(ingest_batch_chunks=16), app.state.rag.index.embedder)
-        n = 0
-        while not stop.is_set():
+        n, t0 = 0, time.monotonic()
+        while not stop.is_set() and time.monotonic() - t0 < args.ingest_seconds:
             write_round(args.writes, n, args.per_round)
             report = ingest(index, [args.writes])
             print(f"ingest round {n}: {report.ingested} new, {report.updated} updated",
@@ -241,8 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ingests = {"runs": 0, "failed": 0}
     try:
         if args.mode == "server":
-            sys.path.insert(0, str(REPO))
-            from tests.conftest import ChromaServer
+            from eval.faults import ChromaServer
 
             chroma = ChromaServer.start(work / "chroma")
             procs.append(chroma.proc)
@@ -260,7 +259,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             else:
                 cmd = [sys.executable, "-m", "eval.soak", "--child", "--data-dir", str(data_dir),
                        "--port", str(port), "--writes", str(writes), "--per-round",
-                       str(args.per_round)]
+                       str(args.per_round), "--ingest-seconds", str(args.ingest_seconds)]
             servers.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.DEVNULL))
             urls.append(f"http://127.0.0.1:{port}")
@@ -271,8 +270,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stop_writing = threading.Event()
 
         def writer() -> None:  # server mode: `newsrag ingest` processes, one after another
-            n = 0
-            while not stop_writing.is_set():
+            n, t0 = 0, time.monotonic()
+            while not stop_writing.is_set() and time.monotonic() - t0 < args.ingest_seconds:
                 write_round(writes, n, args.per_round)
                 done = subprocess.run(
                     base + ["ingest", "--no-progress", "--data-dir", str(data_dir),
@@ -335,6 +334,7 @@ def summarize(rows, rss, elapsed, args, start_counts, end_counts, ingests) -> di
                 f"and update articles ({args.mode} Chroma); each citation looked up in the "
                 "catalog; RSS summed over the serving processes",
         "mode": args.mode, "clients": args.clients, "seconds": round(elapsed, 1),
+        "ingest_seconds": None if args.ingest_seconds == float("inf") else args.ingest_seconds,
         "workers": args.workers if args.mode == "server" else 1,
         "requests": len(rows), "ok": len(ok), "errors": len(errors),
         "citations_checked": sum(r.get("cited", 0) for r in rows),
@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=150)
     p.add_argument("--per-round", dest="per_round", type=int, default=30,
                    help="new articles per ingest round")
+    p.add_argument("--ingest-seconds", dest="ingest_seconds", type=float, default=float("inf"),
+                   help="start no ingest round after this (default: ingest all along)")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "reliability.json")
     # the embedded deployment's server process
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)

@@ -1,16 +1,20 @@
 """The ingest run: incremental, idempotent and crash-safe, in batches sized for the embedder."""
 from __future__ import annotations
 
+import fcntl
 import time
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from ingest.chunk import Chunker, embedding_text, fit_chunks
 from ingest.dedup import Signature, signature, signature_from_bytes
 from ingest.loaders import iter_files, load_file
-from rag.catalog import published_day
+from rag.catalog import published_day, storage_error
+from rag.errors import StoreError
 from rag.index import Index
 from rag.store import chunk_metadata
 from rag.types import Article, Chunk, Skip
@@ -241,13 +245,32 @@ def ingest(
     t0 = time.perf_counter()
     if index.readonly:
         raise index.catalog.cannot_write(f"ingest into {index.settings.data_dir}")
-    ing = Ingestor(index, progress)
-    ing.report.recovered = len(index.recover())
-    if prune:  # first: an article moved from a gone file into a new one is then re-added
-        ing.prune()
-    for path in iter_files([Path(p) for p in paths]):
-        ing.add_file(path)
-    ing.flush()
-    ing._record_files()
+    with _only_writer(index):
+        ing = Ingestor(index, progress)
+        ing.report.recovered = len(index.recover())
+        if prune:  # first: an article moved from a gone file into a new one is then re-added
+            ing.prune()
+        for path in iter_files([Path(p) for p in paths]):
+            ing.add_file(path)
+        ing.flush()
+        ing._record_files()
     ing.report.seconds = time.perf_counter() - t0
     return ing.report
+
+
+@contextmanager
+def _only_writer(index: Index) -> Iterator[None]:
+    """One ingest at a time per catalog: a second one's recovery would roll back the first's
+    batch in flight. The lock goes with the process, killed or not."""
+    path = index.catalog.path.with_name("ingest.lock")
+    try:
+        f = path.open("a")
+    except OSError as e:
+        raise storage_error(f"Creating the lock file {path}", path.parent, e) from e
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreError(f"Another ingest is writing to {index.settings.data_dir}: wait for "
+                             "it to finish (two at once would undo each other's work).") from None
+        yield

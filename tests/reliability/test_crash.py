@@ -168,3 +168,20 @@ def test_an_article_moved_to_another_file_is_kept(make_settings, tmp_path, embed
     assert arts[2]["url"] in urls
     assert index.verify()["consistent"]
     index.close()
+
+
+def test_a_second_ingest_at_the_same_time_is_refused(make_settings, tmp_path, embedder):
+    """Its recovery would roll back the first one's batch in flight."""
+    import fcntl
+
+    from rag.errors import StoreError
+
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(json.dumps(synth_article(1)) + "\n")
+    index = Index.open(make_settings(), embedder)
+    with (index.settings.data_dir / "ingest.lock").open("a") as other:  # as another process's
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(StoreError, match="Another ingest is writing to"):
+            ingest(index, [feed])
+    assert ingest(index, [feed]).ingested == 1  # once it is done
+    index.close()

@@ -54,3 +54,16 @@ def test_tag_soup_that_trips_trafilatura_is_skipped_not_a_crash():
 
     items = list(load_file(Path(__file__).parent / "inputs" / "tag_soup_htmldate_assertion.htm"))
     assert len(items) == 1 and isinstance(items[0], Skip) and items[0].reason
+
+
+def test_a_file_that_yields_nothing_is_reported_as_skipped(tmp_path, make_settings, embedder):
+    """Found by eval/fuzz.py: a CSV with only its header gave neither an article nor a skip."""
+    from ingest.run import ingest
+    from rag.index import Index
+
+    (tmp_path / "empty.csv").write_text("title,text\n")
+    index = Index.open(make_settings(), embedder)
+    report = ingest(index, [tmp_path / "empty.csv"])
+    index.close()
+    assert report.skipped == {"no article": 1}
+    assert report.skips[0].detail == "the file holds no records"
