@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,6 +148,7 @@ class Catalog:
         except (sqlite3.Error, OSError) as e:
             raise storage_error(f"Opening the catalog {self.path}", self.path.parent, e) from None
         self.lock = threading.RLock()
+        self.writes = 0  # commits through this connection (PRAGMA data_version counts others')
 
     def _connect_readwrite(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,6 +210,7 @@ class Catalog:
                 self.db.execute("BEGIN IMMEDIATE")
                 yield self.db
                 self.db.execute("COMMIT")
+                self.writes += 1
             except BaseException as e:
                 if self.db.in_transaction:  # SQLite may have rolled back itself (disk full)
                     try:
@@ -227,6 +230,18 @@ class Catalog:
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def uid(self) -> str:
+        """This catalog's identity, made on first use: caches built from it record it."""
+        uid = self.get_meta("uid")
+        if uid is None:
+            if self.readonly:
+                return f"readonly:{self.path.resolve()}"
+            uid = uuid.uuid4().hex
+            with self.transaction() as db:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('uid', ?)", (uid,))
+            uid = self.get_meta("uid") or uid
+        return uid
 
     # --- files ----------------------------------------------------------------------------
     def file_state(self, path: str) -> tuple[int, int] | None:
@@ -305,17 +320,22 @@ class Catalog:
     ) -> None:
         """Step 2: chunks and lexical rows written, articles 'done', all in one transaction."""
         with self.transaction() as db:
+            # rowids are never reused (a rewritten chunk gets a new one), so that readers
+            # following the catalog by rowid (rag.bm25) see every change
+            row = db.execute("SELECT MAX(rowid) FROM chunks").fetchone()[0] or 0
+            rowid = max(row, int(self.get_meta("chunk_rowid_hwm") or 0))
             for article_id, chunks in chunks_by_article.items():
                 self._delete_chunks(db, article_id)
                 for c in chunks:
-                    cur = db.execute(
-                        'INSERT INTO chunks (id, article_id, position, start, "end", text) '
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (c.id, c.article_id, c.position, c.start, c.end, c.text),
+                    rowid += 1
+                    db.execute(
+                        'INSERT INTO chunks (rowid, id, article_id, position, start, "end", '
+                        "text) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (rowid, c.id, c.article_id, c.position, c.start, c.end, c.text),
                     )
                     db.execute(
                         "INSERT INTO chunks_fts (rowid, text, title) VALUES (?, ?, ?)",
-                        (cur.lastrowid, c.text, c.title),
+                        (rowid, c.text, c.title),
                     )
                 db.execute(
                     "UPDATE articles SET state='done', n_chunks=? WHERE id=?",
@@ -324,6 +344,7 @@ class Catalog:
                 db.execute("DELETE FROM lsh WHERE article_id=?", (article_id,))
             db.executemany("INSERT INTO lsh VALUES (?, ?, ?)", lsh_rows)
             db.executemany("INSERT OR REPLACE INTO signatures VALUES (?, ?)", signatures.items())
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('chunk_rowid_hwm', ?)", (str(rowid),))
 
     def set_article_file(self, article_id: str, file: str | None) -> None:
         with self.transaction() as db:
@@ -433,6 +454,15 @@ class Catalog:
             ).fetchall()
             for r in rows:
                 out[r[0]] = Chunk(*r)
+        return out
+
+    def chunk_ids_by_rowid(self, rowids: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for i in range(0, len(rowids), 500):
+            part = list(rowids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            out.update(self.db.execute(
+                f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})", part).fetchall())
         return out
 
     def counts(self) -> dict[str, int]:

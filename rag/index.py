@@ -1,9 +1,10 @@
 """The index: the SQLite catalog (articles, chunks, lexical rows) and the Chroma vectors, in step."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from rag.bm25 import MemoryBM25
 from rag.catalog import Catalog
 from rag.embedders import Embedder, get_embedder
 from rag.errors import IndexMismatchError
@@ -17,6 +18,7 @@ class Index:
     catalog: Catalog
     store: ChromaStore
     embedder: Embedder
+    _bm25: MemoryBM25 | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Index":
@@ -48,6 +50,13 @@ class Index:
             catalog.close()
             raise
         return cls(settings, catalog, store, embedder)
+
+    @property
+    def bm25(self) -> MemoryBM25:
+        """The lexical index questions are answered from, loaded (or built) on first use."""
+        if self._bm25 is None:
+            self._bm25 = MemoryBM25(self.catalog, self.settings.data_dir / "bm25")
+        return self._bm25
 
     @property
     def readonly(self) -> bool:

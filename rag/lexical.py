@@ -6,8 +6,6 @@ always in step with what ingest committed. Names, numbers and rare words are wha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 from rag.catalog import Catalog
 from rag.text import content_words
 
@@ -34,6 +32,17 @@ class Filters:
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def admits(self, meta: dict) -> bool:
+        """Would a chunk with this (Chroma) metadata pass?"""
+        if self.sources and meta.get("source") not in self.sources:
+            return False
+        day = meta.get("published_day")
+        if self.since_day is not None and (day is None or day < self.since_day):
+            return False
+        if self.until_day is not None and (day is None or day > self.until_day):
+            return False
+        return True
 
     def sql(self) -> tuple[str, list]:
         parts, args = [], []
@@ -76,16 +85,3 @@ def search(
     with catalog.lock:
         rows = catalog.db.execute(sql, [query, *args, n]).fetchall()
     return [(cid, -score) for cid, score in rows]
-
-
-def term_stats(catalog: Catalog, terms: Sequence[str]) -> dict[str, int]:
-    """Chunks containing each term: a document frequency for weighting question words."""
-    out: dict[str, int] = {}
-    with catalog.lock:
-        for t in terms:
-            q = '"' + t.replace('"', "") + '"'
-            row = catalog.db.execute(
-                "SELECT COUNT(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (q,)
-            ).fetchone()
-            out[t] = row[0]
-    return out

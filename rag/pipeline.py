@@ -12,7 +12,6 @@ from rag.condense import standalone_query
 from rag.dates import DateRange, parse_date, resolve
 from rag.errors import EmptyIndexError, InvalidQuestionError
 from rag.index import Index
-from rag.lexical import term_stats
 from rag.retrieve import Mode, Retriever, make_filters
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Passage, answer_to_dict
@@ -26,7 +25,6 @@ class NewsRAG:
         self.answerer = answerer or self.make_answerer(self.settings.answerer)
         embed = index.embedder.embed_batch
         self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold)
-        self._chunk_total = (0.0, 0)
 
     @classmethod
     def open(cls, settings: Settings) -> "NewsRAG":
@@ -36,17 +34,15 @@ class NewsRAG:
         if name == "extractive":
             return get_answerer(
                 name, self.settings,
-                doc_freq=lambda terms: term_stats(self.index.catalog, terms),
+                doc_freq=lambda terms: self.index.bm25.doc_freq(terms),
                 total_docs=self._chunks,
             )
         return get_answerer(name, self.settings)
 
     def _chunks(self) -> int:
-        at, n = self._chunk_total
-        if time.monotonic() - at > 30:  # cheap enough, but not on every question
-            n = self.index.catalog.counts()["chunks"]
-            self._chunk_total = (time.monotonic(), n)
-        return n
+        bm25 = self.index.bm25
+        bm25.refresh()
+        return bm25.alive_count
 
     def close(self) -> None:
         self.index.close()

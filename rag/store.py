@@ -173,7 +173,7 @@ class ChromaStore:
                 self.collection.delete(ids=list(ids[i : i + 1000]))
 
     def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[Hit]:
-        if self.count() == 0:
+        if self._empty():
             return []
         with self._calling("query"):
             res = self.collection.query(
@@ -184,6 +184,13 @@ class ChromaStore:
             Hit(cid, float(d), dict(m or {}))
             for cid, d, m in zip(res["ids"][0], res["distances"][0], res["metadatas"][0])
         ]
+
+    def _empty(self) -> bool:
+        """Chroma refuses to query an empty collection; counting 1M vectors costs ~ms: once
+        non-empty, a collection is taken to stay so (a query of an emptied one returns [])."""
+        if not getattr(self, "_seen_vectors", False):
+            self._seen_vectors = self.count() > 0
+        return not self._seen_vectors
 
     def count(self) -> int:
         with self._calling("count the vectors in"):

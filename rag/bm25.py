@@ -1,0 +1,374 @@
+"""BM25 in memory: numpy postings over the catalog's chunks, kept in step with its commits.
+
+The catalog's FTS5 table stays the durable, transactional lexical index. But FTS5 ranks an OR
+query by scoring every row that holds any of its words: 35 ms at 100k chunks and ten times that
+at 1M (docs/performance.md). Here the postings of each word are numpy arrays (chunk numbers and
+term counts), so a question costs one vectorised add per word and a partial
+sort. The postings are built once from the chunks' text, saved beside the catalog, and follow
+the catalog: chunks committed since (rowids are never reused, see `Catalog.commit_articles`)
+are added to a small tail segment, removed chunks are masked, and the tail is merged when big.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag.catalog import Catalog
+from rag.lexical import Filters
+from rag.text import STOPWORDS, stem
+
+K1, B = 1.2, 0.75
+FORMAT = 2
+_TOKEN = re.compile(r"[\w][\w'’\-.]*[\w]|[\w]", re.UNICODE)
+
+
+def terms_of(text: str) -> Counter[str]:
+    """Stemmed content words and their counts: the same words the answerer weighs."""
+    out: Counter[str] = Counter()
+    for w, n in Counter(_TOKEN.findall(text.lower())).items():
+        t = _term(w)
+        if t:
+            out[t] += n
+    return out
+
+
+_TERM_CACHE: dict[str, str] = {}
+
+
+def _term(word: str) -> str:
+    t = _TERM_CACHE.get(word)
+    if t is None:
+        w = word.strip(".")
+        t = "" if w in STOPWORDS or (len(w) < 2 and not w.isdigit()) else stem(w)
+        if len(_TERM_CACHE) < 2_000_000:
+            _TERM_CACHE[word] = t
+    return t
+
+
+@dataclass
+class Segment:
+    """Postings of some chunks, grouped by term: the docs of term terms[i] are
+    docs[offsets[i]:offsets[i + 1]], with the term's count in each in tf."""
+
+    terms: np.ndarray  # int32, sorted
+    offsets: np.ndarray  # int64, len(terms) + 1
+    docs: np.ndarray  # int32 doc numbers
+    tf: np.ndarray  # float32
+
+    @classmethod
+    def empty(cls) -> Segment:
+        return cls(np.zeros(0, np.int32), np.zeros(1, np.int64), np.zeros(0, np.int32),
+                   np.zeros(0, np.float32))
+
+    @classmethod
+    def build(cls, term_ids: np.ndarray, docs: np.ndarray, tf: np.ndarray) -> Segment:
+        order = np.argsort(term_ids, kind="stable")
+        t = term_ids[order]
+        terms, starts = np.unique(t, return_index=True)
+        offsets = np.append(starts, len(t)).astype(np.int64)
+        return cls(terms.astype(np.int32), offsets, docs[order].astype(np.int32),
+                   tf[order].astype(np.float32))
+
+    def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        i = int(np.searchsorted(self.terms, term_id))
+        if i >= len(self.terms) or self.terms[i] != term_id:
+            return None
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return self.docs[a:b], self.tf[a:b]
+
+    def df(self, term_id: int) -> int:
+        i = int(np.searchsorted(self.terms, term_id))
+        if i >= len(self.terms) or self.terms[i] != term_id:
+            return 0
+        return int(self.offsets[i + 1] - self.offsets[i])
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+
+class _Docs:
+    """Per-chunk columns, growing: catalog rowid, day (YYYYMMDD, 0 unknown), source, length
+    in terms, alive."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.rowid = np.zeros(1024, np.int64)
+        self.day = np.zeros(1024, np.int32)
+        self.source = np.zeros(1024, np.int32)
+        self.length = np.zeros(1024, np.float32)
+        self.alive = np.zeros(1024, bool)
+
+    def append(self, rowids, days, sources, lengths) -> np.ndarray:
+        k = len(rowids)
+        need = self.n + k
+        if need > len(self.rowid):
+            cap = max(need, 2 * len(self.rowid))
+            for name in ("rowid", "day", "source", "length", "alive"):
+                old = getattr(self, name)
+                new = np.zeros(cap, old.dtype)
+                new[: self.n] = old[: self.n]
+                setattr(self, name, new)
+        sl = slice(self.n, need)
+        self.rowid[sl], self.day[sl], self.source[sl] = rowids, days, sources
+        self.length[sl], self.alive[sl] = lengths, True
+        numbers = np.arange(self.n, need, dtype=np.int32)
+        self.n = need
+        return numbers
+
+
+class MemoryBM25:
+    """BM25 over every chunk in the catalog, held in memory; `search` refreshes when it changed."""
+
+    def __init__(self, catalog: Catalog, cache_dir: Path | None = None,
+                 merge_postings: int = 5_000_000):
+        self.catalog = catalog
+        self.cache_dir = cache_dir
+        self.merge_postings = merge_postings  # a tail this big (or a quarter of main) is merged
+        self.lock = threading.RLock()
+        self.vocab: dict[str, int] = {}
+        self.sources: dict[str, int] = {"": 0}
+        self.docs = _Docs()
+        self.main = Segment.empty()
+        self.tail = Segment.empty()
+        self._tail_parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.hwm = 0  # the highest catalog rowid seen
+        self.alive_count = 0
+        self.total_len = 0.0
+        self._seen_version: tuple | None = None
+        self.timings: dict[str, float] = {}
+        self._load() or self._build()
+
+    # --- building ---------------------------------------------------------------------------
+    def _rows(self, after: int) -> Iterable[list[tuple]]:
+        cur = self.catalog.db.execute(
+            "SELECT c.rowid, c.text, a.title, a.source, a.published_day FROM chunks c "
+            "JOIN articles a ON a.id = c.article_id WHERE c.rowid > ? ORDER BY c.rowid", (after,))
+        while True:
+            rows = cur.fetchmany(5000)
+            if not rows:
+                return
+            yield rows
+
+    def _add_rows(self, rows: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Tokenize chunks and register them: their postings (term, doc, raw tf), lengths."""
+        terms, docs, tfs = [], [], []
+        days, srcs, lens = [], [], []
+        for rowid, text, title, source, day in rows:
+            bag = terms_of(text)
+            bag.update(terms_of(title or ""))
+            lens.append(sum(bag.values()))
+            days.append(day or 0)
+            srcs.append(self.sources.setdefault(source or "", len(self.sources)))
+            for t, n in bag.items():
+                terms.append(self.vocab.setdefault(t, len(self.vocab)))
+                tfs.append(n)
+            docs.append(len(bag))
+        numbers = self.docs.append([r[0] for r in rows], days, srcs, lens)
+        self.hwm = max(self.hwm, rows[-1][0])
+        self.alive_count += len(rows)
+        self.total_len += float(sum(lens))
+        return (np.asarray(terms, np.int32), np.repeat(numbers, docs),
+                np.asarray(tfs, np.float32))
+
+    def _build(self) -> None:
+        t0 = time.perf_counter()
+        with self.lock:
+            self._seen_version = self._version()
+            parts = [self._add_rows(rows) for rows in self._rows(0)]
+            self.main = self._segment(parts)
+            self.tail, self._tail_parts = Segment.empty(), []
+        self.timings["build"] = time.perf_counter() - t0
+        self._save()
+
+    @staticmethod
+    def _segment(parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Segment:
+        if not parts:
+            return Segment.empty()
+        return Segment.build(*(np.concatenate([p[i] for p in parts]) for i in range(3)))
+
+    # --- following the catalog --------------------------------------------------------------
+    def _version(self) -> tuple:
+        """Changes when anything commits to the catalog, in this connection or another."""
+        data_version = self.catalog.db.execute("PRAGMA data_version").fetchone()[0]
+        return (data_version, self.catalog.writes)
+
+    def refresh(self) -> bool:
+        """Catch up with the catalog; True if anything changed."""
+        version = self._version()
+        if version == self._seen_version:
+            return False
+        with self.lock:
+            if version == self._seen_version:
+                return False
+            self._seen_version = version
+            new = [self._add_rows(rows) for rows in self._rows(self.hwm)]
+            self._drop_removed()
+            if new:
+                self._tail_parts.extend(new)
+                self.tail = self._segment(self._tail_parts)
+                if len(self.tail) > max(self.merge_postings, len(self.main) // 4):
+                    self._merge()
+        return True
+
+    def _drop_removed(self) -> None:
+        count = self.catalog.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        if count == self.alive_count:
+            return
+        present = np.fromiter(
+            (r[0] for r in self.catalog.db.execute("SELECT rowid FROM chunks")), np.int64)
+        n = self.docs.n
+        gone = self.docs.alive[:n] & ~np.isin(self.docs.rowid[:n], present)
+        self.docs.alive[:n] &= ~gone
+        self.alive_count = int(self.docs.alive[:n].sum())
+        self.total_len -= float(self.docs.length[:n][gone].sum())
+
+    def _merge(self) -> None:
+        joined = [(self._terms_of(s), s.docs, s.tf) for s in (self.main, self.tail)]
+        self.main = Segment.build(*(np.concatenate([p[i] for p in joined]) for i in range(3)))
+        self.tail, self._tail_parts = Segment.empty(), []
+        self._save()
+
+    @staticmethod
+    def _terms_of(seg: Segment) -> np.ndarray:
+        return np.repeat(seg.terms, np.diff(seg.offsets))
+
+    # --- searching --------------------------------------------------------------------------
+    def df(self, term: str) -> int:
+        """Chunks (alive) holding the term."""
+        tid = self.vocab.get(term)
+        if tid is None:
+            return 0
+        return sum(int(self.docs.alive[got[0]].sum()) for got in self._postings(tid))
+
+    def _postings(self, tid: int) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [got for seg in (self.main, self.tail) if (got := seg.postings(tid)) is not None]
+
+    def doc_freq(self, words: Sequence[str]) -> dict[str, int]:
+        """Chunks holding each word (stemmed as indexed): for the answerer's word weights."""
+        self.refresh()
+        return {w: self.df(_term(w.lower()) or w.lower()) for w in words}
+
+    def search(self, text: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score) of the n best chunks, best first."""
+        self.refresh()
+        with self.lock:
+            found = self._search(text, n, filters or Filters())
+        if not found:
+            return []
+        ids = self.catalog.chunk_ids_by_rowid([r for r, _ in found])
+        return [(ids[r], s) for r, s in found if r in ids]
+
+    def _search(self, text: str, n: int, filters: Filters) -> list[tuple[int, float]]:
+        qterms = [self.vocab[t] for t in terms_of(text) if t in self.vocab]
+        if not qterms or self.alive_count == 0:
+            return []
+        scores = np.zeros(self.docs.n, np.float32)
+        alive, length = self.docs.alive, self.docs.length
+        avgdl = max(self.total_len / self.alive_count, 1.0)
+        for tid in qterms:
+            postings = self._postings(tid)
+            df = sum(int(alive[docs].sum()) for docs, _ in postings)
+            idf = np.log(1 + (self.alive_count - df + 0.5) / (df + 0.5))
+            for docs, tf in postings:
+                norm = (K1 * (1 - B)) + (K1 * B / avgdl) * length[docs]
+                scores[docs] += np.float32(idf * (K1 + 1)) * tf / (tf + norm)  # docs distinct
+        cand = np.flatnonzero(scores)
+        keep = alive[cand] & self._mask(cand, filters)
+        cand = cand[keep]
+        if len(cand) == 0:
+            return []
+        if len(cand) > n:
+            top = np.argpartition(-scores[cand], n - 1)[:n]
+            cand = cand[top]
+        cand = cand[np.lexsort((cand, -scores[cand]))]  # ties: the older chunk first
+        return [(int(self.docs.rowid[d]), float(scores[d])) for d in cand]
+
+    def _mask(self, docs: np.ndarray, f: Filters) -> np.ndarray:
+        ok = np.ones(len(docs), bool)
+        if f.sources:
+            codes = [self.sources[s] for s in f.sources if s in self.sources]
+            ok &= np.isin(self.docs.source[docs], codes)
+        if f.since_day is not None:
+            ok &= self.docs.day[docs] >= f.since_day
+        if f.until_day is not None:
+            day = self.docs.day[docs]
+            ok &= (day > 0) & (day <= f.until_day)
+        return ok
+
+    def share(self, filters: Filters) -> float:
+        """The fraction of the chunks that pass the filters (to pick a dense search strategy)."""
+        self.refresh()
+        if self.alive_count == 0:
+            return 0.0
+        with self.lock:
+            n = self.docs.n
+            ok = self.docs.alive[:n] & self._mask(np.arange(n), filters)
+            return float(ok.sum()) / self.alive_count
+
+    # --- saving beside the catalog ----------------------------------------------------------
+    def _files(self) -> tuple[Path, Path] | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / "bm25.npz", self.cache_dir / "bm25.json"
+
+    def _save(self) -> None:
+        files = self._files()
+        if files is None or self.catalog.readonly or self._tail_parts:
+            return
+        arrays, meta = files
+        n = self.docs.n
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            tmp = arrays.with_name(f".{uuid.uuid4().hex}.npz")
+            np.savez(tmp, terms=self.main.terms, offsets=self.main.offsets, docs=self.main.docs,
+                     tf=self.main.tf, rowid=self.docs.rowid[:n], day=self.docs.day[:n],
+                     source=self.docs.source[:n], length=self.docs.length[:n],
+                     alive=self.docs.alive[:n])
+            info = {"format": FORMAT, "catalog": self.catalog.uid(), "hwm": self.hwm,
+                    "npz": tmp.name, "vocab": list(self.vocab),
+                    "sources": list(self.sources)}
+            os.replace(tmp, arrays)
+            info["npz"] = arrays.name
+            tmp_meta = meta.with_name(f".{uuid.uuid4().hex}.json")
+            tmp_meta.write_text(json.dumps(info), "utf-8")
+            os.replace(tmp_meta, meta)
+        except OSError:
+            pass  # a cache: a full disk or read-only folder only costs a rebuild next time
+
+    def _load(self) -> bool:
+        files = self._files()
+        if files is None or not all(f.exists() for f in files):
+            return False
+        t0 = time.perf_counter()
+        try:
+            info = json.loads(files[1].read_text("utf-8"))
+            if info.get("format") != FORMAT or info.get("catalog") != self.catalog.uid():
+                return False
+            with np.load(files[0]) as z:
+                self.main = Segment(z["terms"], z["offsets"], z["docs"], z["tf"])
+                rowid, day, source, alive = z["rowid"], z["day"], z["source"], z["alive"]
+                length = z["length"]
+        except (OSError, ValueError, KeyError):
+            return False
+        with self.lock:
+            self.vocab = {t: i for i, t in enumerate(info["vocab"])}
+            self.sources = {s: i for i, s in enumerate(info["sources"])}
+            self.docs.append(rowid, day, source, length)
+            self.docs.alive[: len(alive)] = alive
+            self.hwm = int(info["hwm"])
+            self.total_len = float(length[alive].sum())
+            self.alive_count = int(alive.sum())
+            self._seen_version = None  # catch up with what was committed since it was saved
+        self.refresh()
+        self.timings["load"] = time.perf_counter() - t0
+        return True
