@@ -145,6 +145,8 @@ class MemoryBM25:
         self.alive_count = 0
         self.total_len = 0.0
         self._seen_version: tuple | None = None
+        self._saved: dict = {}
+        self._main_dirty = True
         self.timings: dict[str, float] = {}
         self._load() or self._build()
 
@@ -187,8 +189,9 @@ class MemoryBM25:
             parts = [self._add_rows(rows) for rows in self._rows(0)]
             self.main = self._segment(parts)
             self.tail, self._tail_parts = Segment.empty(), []
+            self._main_dirty = True
         self.timings["build"] = time.perf_counter() - t0
-        self._save()
+        self.save()
 
     @staticmethod
     def _segment(parts: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Segment:
@@ -236,7 +239,8 @@ class MemoryBM25:
         joined = [(self._terms_of(s), s.docs, s.tf) for s in (self.main, self.tail)]
         self.main = Segment.build(*(np.concatenate([p[i] for p in joined]) for i in range(3)))
         self.tail, self._tail_parts = Segment.empty(), []
-        self._save()
+        self._main_dirty = True
+        self.save()
 
     @staticmethod
     def _terms_of(seg: Segment) -> np.ndarray:
@@ -316,58 +320,78 @@ class MemoryBM25:
             return float(ok.sum()) / self.alive_count
 
     # --- saving beside the catalog ----------------------------------------------------------
-    def _files(self) -> tuple[Path, Path] | None:
-        if self.cache_dir is None:
-            return None
-        return self.cache_dir / "bm25.npz", self.cache_dir / "bm25.json"
+    def save(self) -> None:
+        """Write the postings beside the catalog, so that the next process loads, not builds.
 
-    def _save(self) -> None:
-        files = self._files()
-        if files is None or self.catalog.readonly or self._tail_parts:
+        The big main segment is written only when it changed; the tail and the per-chunk
+        columns each time. bm25.json names the files and is replaced last: a crash leaves the
+        previous set in use. A cache: a full or read-only disk costs a rebuild, nothing more."""
+        if self.cache_dir is None or self.catalog.readonly:
             return
-        arrays, meta = files
-        n = self.docs.n
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            tmp = arrays.with_name(f".{uuid.uuid4().hex}.npz")
-            np.savez(tmp, terms=self.main.terms, offsets=self.main.offsets, docs=self.main.docs,
-                     tf=self.main.tf, rowid=self.docs.rowid[:n], day=self.docs.day[:n],
-                     source=self.docs.source[:n], length=self.docs.length[:n],
-                     alive=self.docs.alive[:n])
-            info = {"format": FORMAT, "catalog": self.catalog.uid(), "hwm": self.hwm,
-                    "npz": tmp.name, "vocab": list(self.vocab),
-                    "sources": list(self.sources)}
-            os.replace(tmp, arrays)
-            info["npz"] = arrays.name
-            tmp_meta = meta.with_name(f".{uuid.uuid4().hex}.json")
-            tmp_meta.write_text(json.dumps(info), "utf-8")
-            os.replace(tmp_meta, meta)
-        except OSError:
-            pass  # a cache: a full disk or read-only folder only costs a rebuild next time
+        self.refresh()
+        d = self.cache_dir
+        with self.lock:
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+                main = None if self._main_dirty else self._saved.get("main")
+                if main is None:
+                    main = f"main-{uuid.uuid4().hex}.npz"
+                    seg = self.main
+                    np.savez(d / main, terms=seg.terms, offsets=seg.offsets, docs=seg.docs,
+                             tf=seg.tf)
+                tail = f"tail-{uuid.uuid4().hex}.npz"
+                n, parts = self.docs.n, self._tail_parts or [(np.zeros(0, np.int32),) * 3]
+                np.savez(d / tail, **{k: np.concatenate([p[i] for p in parts])
+                                      for i, k in enumerate(("terms", "docs", "tf"))},
+                         rowid=self.docs.rowid[:n], day=self.docs.day[:n],
+                         source=self.docs.source[:n], length=self.docs.length[:n],
+                         alive=self.docs.alive[:n])
+                info = {"format": FORMAT, "catalog": self.catalog.uid(), "hwm": self.hwm,
+                        "main": main, "tail": tail, "vocab": list(self.vocab),
+                        "sources": list(self.sources)}
+                tmp = d / f".{uuid.uuid4().hex}.json"
+                tmp.write_text(json.dumps(info), "utf-8")
+                os.replace(tmp, d / "bm25.json")
+                self._saved, self._main_dirty = info, False
+                self._remove_stale(keep={main, tail})
+            except OSError:
+                pass
+
+    def _remove_stale(self, keep: set[str]) -> None:
+        """Files of earlier saves; a minute's grace for another process still loading them."""
+        now = time.time()
+        for f in self.cache_dir.glob("*.npz"):
+            if f.name not in keep and now - f.stat().st_mtime > 60:
+                f.unlink(missing_ok=True)
 
     def _load(self) -> bool:
-        files = self._files()
-        if files is None or not all(f.exists() for f in files):
+        if self.cache_dir is None or not (self.cache_dir / "bm25.json").exists():
             return False
         t0 = time.perf_counter()
         try:
-            info = json.loads(files[1].read_text("utf-8"))
+            info = json.loads((self.cache_dir / "bm25.json").read_text("utf-8"))
             if info.get("format") != FORMAT or info.get("catalog") != self.catalog.uid():
                 return False
-            with np.load(files[0]) as z:
-                self.main = Segment(z["terms"], z["offsets"], z["docs"], z["tf"])
-                rowid, day, source, alive = z["rowid"], z["day"], z["source"], z["alive"]
-                length = z["length"]
-        except (OSError, ValueError, KeyError):
+            with np.load(self.cache_dir / info["main"]) as z:
+                main = Segment(z["terms"], z["offsets"], z["docs"], z["tf"])
+            with np.load(self.cache_dir / info["tail"]) as z:
+                tail = {k: z[k] for k in z.files}
+        except (OSError, ValueError, KeyError, TypeError):
             return False
         with self.lock:
+            self.main = main
             self.vocab = {t: i for i, t in enumerate(info["vocab"])}
             self.sources = {s: i for i, s in enumerate(info["sources"])}
-            self.docs.append(rowid, day, source, length)
+            alive = tail["alive"]
+            self.docs.append(tail["rowid"], tail["day"], tail["source"], tail["length"])
             self.docs.alive[: len(alive)] = alive
+            if len(tail["terms"]):
+                self._tail_parts = [(tail["terms"], tail["docs"], tail["tf"])]
+                self.tail = self._segment(self._tail_parts)
             self.hwm = int(info["hwm"])
-            self.total_len = float(length[alive].sum())
+            self.total_len = float(tail["length"][alive].sum())
             self.alive_count = int(alive.sum())
+            self._saved = info
             self._seen_version = None  # catch up with what was committed since it was saved
         self.refresh()
         self.timings["load"] = time.perf_counter() - t0

@@ -55,7 +55,7 @@ class Index:
     def bm25(self) -> MemoryBM25:
         """The lexical index questions are answered from, loaded (or built) on first use."""
         if self._bm25 is None:
-            self._bm25 = MemoryBM25(self.catalog, self.settings.data_dir / "bm25")
+            self._bm25 = MemoryBM25(self.catalog, self.settings.bm25_path)
         return self._bm25
 
     @property

@@ -67,6 +67,11 @@ class Settings:
     def chroma_path(self) -> Path:
         return self.data_dir / "chroma"
 
+    @property
+    def bm25_path(self) -> Path:
+        """The in-memory BM25's saved postings (a cache of the catalog's chunks)."""
+        return self.data_dir / "bm25"
+
     def replace(self, **changes: Any) -> "Settings":
         return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
 

@@ -125,6 +125,12 @@ def test_it_is_saved_and_loaded_not_rebuilt(catalog, tmp_path):
     assert second.alive_count == catalog.counts()["chunks"]
     assert [c for c, _ in second.search("Morrow41 strike budget", 20)] == [
         c for c, _ in brute_bm25(catalog, "Morrow41 strike budget")[:20]]
+    add(catalog, 42)
+    second.save()  # the tail too: a third process reads no chunk again
+    again = MemoryBM25(catalog, tmp_path / "bm25")
+    assert again.docs.n == catalog.counts()["chunks"] and len(again.tail) == len(second.tail) > 0
+    assert [c for c, _ in again.search("Ulric42 harbour", 10)] == [
+        c for c, _ in brute_bm25(catalog, "Ulric42 harbour")[:10]]
     # a cache made from another catalog is not used
     other = Catalog(tmp_path / "other" / "catalog.sqlite3")
     add(other, 0)
@@ -135,7 +141,8 @@ def test_it_is_saved_and_loaded_not_rebuilt(catalog, tmp_path):
 
 def test_a_broken_cache_is_rebuilt(catalog, tmp_path):
     MemoryBM25(catalog, tmp_path / "bm25")
-    (tmp_path / "bm25" / "bm25.npz").write_bytes(b"not a zip")
+    for f in (tmp_path / "bm25").glob("main-*.npz"):
+        f.write_bytes(b"not a zip")
     again = MemoryBM25(catalog, tmp_path / "bm25")
     assert "build" in again.timings
     assert [c for c, _ in again.search("wildfire smoke", 5)] == [
