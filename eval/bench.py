@@ -256,14 +256,23 @@ def _rotate(text: str, k: int) -> str:
 
 
 def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
+    """Latency of retrieval and of whole extractive answers over an index, with the share of
+    each stage, and the old lexical path (FTS5's bm25() in SQL) as a same-process baseline."""
+    from rag import lexical
     from rag.index import Index
     from rag.pipeline import NewsRAG
 
     qs = [json.loads(x) for x in QUESTIONS.read_text("utf-8").splitlines()][:n_questions]
+    rss0 = rss_mb()
+    t0 = time.perf_counter()
     rag = NewsRAG(Index.open(settings))
+    bm25 = rag.index.bm25
+    ready_s = time.perf_counter() - t0
     chunks = rag.index.catalog.counts()["chunks"]
+    sources = [s for s, _ in rag.index.catalog.sources()[:3]]
     rag.ask("warm up the strike question", as_of="2022-07-01")
-    hybrid, filtered, answer = [], [], []
+    hybrid, filtered, answer, fts, memory = [], [], [], [], []
+    stages: dict[str, list[float]] = {}
     for q in qs:
         as_of = q["question_date"].replace("/", "-")
         t0 = time.perf_counter()
@@ -271,18 +280,33 @@ def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
         hybrid.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         rag.retrieve(q["question"], as_of=as_of, since="2022-01-01", until=as_of,
-                     sources=["cnn.com", "usatoday.com", "theweek.co.uk"])
+                     sources=sources)
         filtered.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        rag.ask(q["question"], as_of=as_of)
+        got = rag.ask(q["question"], as_of=as_of)
         answer.append(time.perf_counter() - t0)
+        for k, v in got.timings.items():
+            stages.setdefault(k, []).append(v)
+        t0 = time.perf_counter()
+        lexical.search(rag.index.catalog, q["question"], settings.candidates)
+        fts.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        bm25.search(q["question"], settings.candidates)
+        memory.append(time.perf_counter() - t0)
+    rss = rss_mb()
     rag.close()
     ms = lambda xs, p: round(pct(xs, p) * 1000, 1)  # noqa: E731
-    return {"chunks": chunks, "questions": len(qs),
+    return {"chunks": chunks, "questions": len(qs), "filter_sources": sources,
             "retrieval_ms": {"p50": ms(hybrid, 50), "p95": ms(hybrid, 95)},
             "retrieval_filtered_ms": {"p50": ms(filtered, 50), "p95": ms(filtered, 95)},
             "answer_ms": {"p50": ms(answer, 50), "p95": ms(answer, 95)},
-            "rss_mb": rss_mb()}
+            "answer_stages_ms_p50": {k: ms(v, 50) for k, v in stages.items()},
+            "answer_stages_ms_p95": {k: ms(v, 95) for k, v in stages.items()},
+            "lexical_ms": {"fts5_sql": {"p50": ms(fts, 50), "p95": ms(fts, 95)},
+                           "memory_bm25": {"p50": ms(memory, 50), "p95": ms(memory, 95)},
+                           "speedup_p50": round(pct(fts, 50) / max(pct(memory, 50), 1e-9), 1)},
+            "open_seconds": round(ready_s, 2), "bm25_timings_s": bm25.timings,
+            "rss_mb": {"before_open": round(rss0), "serving": round(rss)}}
 
 
 def main(argv: Sequence[str], settings: Settings) -> int:

@@ -146,6 +146,7 @@ class MemoryBM25:
         self.total_len = 0.0
         self._seen_version: tuple | None = None
         self._saved: dict = {}
+        self._shares: dict[tuple, float] = {}  # share() by filters and catalog version
         self._main_dirty = True
         self.timings: dict[str, float] = {}
         self._load() or self._build()
@@ -312,12 +313,15 @@ class MemoryBM25:
     def share(self, filters: Filters) -> float:
         """The fraction of the chunks that pass the filters (to pick a dense search strategy)."""
         self.refresh()
-        if self.alive_count == 0:
-            return 0.0
         with self.lock:
-            n = self.docs.n
-            ok = self.docs.alive[:n] & self._mask(np.arange(n), filters)
-            return float(ok.sum()) / self.alive_count
+            key = (filters, self._seen_version)
+            if key not in self._shares:
+                n = self.docs.n
+                ok = self.docs.alive[:n] & self._mask(np.arange(n), filters)
+                if len(self._shares) > 256:
+                    self._shares.clear()
+                self._shares[key] = float(ok.sum()) / max(self.alive_count, 1)
+            return self._shares[key]
 
     # --- saving beside the catalog ----------------------------------------------------------
     def save(self) -> None:

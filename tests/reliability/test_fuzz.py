@@ -48,12 +48,40 @@ def test_a_sample_of_hostile_files_ingests_with_a_reason_for_every_skip(tmp_path
 
 def test_tag_soup_that_trips_trafilatura_is_skipped_not_a_crash():
     """Found by eval/fuzz.py: htmldate (trafilatura's date finder) fails an lxml assertion on
-    this page. load_file must still end in one Skip (today: "unreadable", internal error)."""
+    this page. The body is then extracted without trafilatura's metadata: this page has none
+    worth keeping, so it is one Skip for want of an article, not an internal error."""
     from ingest.loaders import load_file
     from rag.types import Skip
 
     items = list(load_file(Path(__file__).parent / "inputs" / "tag_soup_htmldate_assertion.htm"))
-    assert len(items) == 1 and isinstance(items[0], Skip) and items[0].reason
+    assert len(items) == 1 and isinstance(items[0], Skip)
+    assert items[0].reason == "no article"
+
+
+def test_an_article_whose_metadata_trips_trafilatura_is_kept(monkeypatch):
+    """When trafilatura's metadata pass fails that way, the article and the page's own date
+    are still kept."""
+    import trafilatura
+
+    from ingest.loaders.html import load_html
+    from rag.types import Article
+
+    real = trafilatura.bare_extraction
+
+    def failing(html, **kw):
+        if kw.get("with_metadata"):
+            raise AssertionError  # as lxml's drop_tree does under htmldate
+        return real(html, **kw)
+
+    monkeypatch.setattr(trafilatura, "bare_extraction", failing)
+    body = "".join(f"<p>The Alderford harbour council voted {i} to one to approve the ferry "
+                   "budget after a long debate about wages and tunnel repairs.</p>"
+                   for i in range(6))
+    page = ("<html><head><meta property='article:published_time' content='2026-11-02T08:00:00Z'>"
+            f"<title>Alderford votes</title></head><body><article>{body}</article></body></html>")
+    (art,) = load_html(page, "page.html")
+    assert isinstance(art, Article) and "ferry budget" in art.text
+    assert art.published.startswith("2026-11-02")
 
 
 def test_a_file_that_yields_nothing_is_reported_as_skipped(tmp_path, make_settings, embedder):
