@@ -254,9 +254,6 @@ def ingest(
             ing.add_file(path)
         ing.flush()
         ing._record_files()
-        r = ing.report
-        if r.ingested or r.updated or r.removed or r.recovered:
-            index.bm25.save()  # the next process to answer loads the lexical index, not builds it
     ing.report.seconds = time.perf_counter() - t0
     return ing.report
 

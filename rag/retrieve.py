@@ -17,6 +17,7 @@ from rag.types import Passage
 Mode = Literal["hybrid", "dense", "lexical"]
 BROAD_FILTER = 0.25  # a filter that keeps this share of the chunks or more is applied here
 MAX_WIDE = 1000
+PREFER_STRICT = False  # see Retriever._dense
 
 
 class Reranker(Protocol):
@@ -82,9 +83,12 @@ class Retriever:
             vec = query_vector if query_vector is not None else self.index.embedder.embed_batch([query])[0]
             t["embed_query"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            hits = self._dense(vec, n, filters)
-            if prefer is not None:
-                preferred = self._dense(vec, n, prefer)
+            nearest = _Nearest(self.index.store, vec)
+            # the preference first: its wider search then serves the plain one too
+            preferred = None if prefer is None else self._dense(
+                nearest, n, prefer, strict=PREFER_STRICT)
+            hits = self._dense(nearest, n, filters, strict=True)
+            if preferred is not None:
                 rankings["dense_preferred"] = [h.chunk_id for h in preferred]
                 hits = hits + preferred
             t["dense"] = time.perf_counter() - t0
@@ -138,23 +142,39 @@ class Retriever:
         return RetrievalResult(picked, filters, dates, t)
 
 
-    def _dense(self, vec, n: int, filters: Filters) -> list[Hit]:
+    def _dense(self, nearest: _Nearest, n: int, filters: Filters, strict: bool) -> list[Hit]:
         """The n nearest chunks that pass the filters.
 
         Chroma filters by first selecting every chunk whose metadata matches, which costs as
         much as the matches: a broad filter (most of the news) is cheaper as a wider unfiltered
-        search, filtered here; a narrow one (a week, one outlet) goes to Chroma."""
+        search filtered here. A narrow one (a week, one outlet) goes to Chroma when `strict`
+        (the reader's own filters); a preference read from the question takes what the wide
+        search found (the lexical side finds the rest in the same dates)."""
         if filters.is_empty():
-            return self.index.store.query(vec, n)
+            return nearest(n)
         share = self.index.bm25.share(filters)
         if share == 0.0:
             return []
-        if share >= BROAD_FILTER:
-            wide = min(int(n / share * 1.5) + 10, MAX_WIDE)
-            hits = [h for h in self.index.store.query(vec, wide) if filters.admits(h.metadata)]
-            if len(hits) >= n or wide < MAX_WIDE:
+        wide = min(int(n / share * 1.5) + 10, MAX_WIDE)
+        if share >= BROAD_FILTER or not strict:
+            hits = [h for h in nearest(wide) if filters.admits(h.metadata)]
+            if len(hits) >= n or wide < MAX_WIDE or not strict:
                 return hits[:n]
-        return self.index.store.query(vec, n, filters.chroma_where())
+        return self.index.store.query(nearest.vector, n, filters.chroma_where())
+
+
+class _Nearest:
+    """Unfiltered nearest neighbours of one vector; a narrower ask reuses a wider answer."""
+
+    def __init__(self, store, vector):
+        self.store, self.vector = store, vector
+        self.hits: list[Hit] = []
+        self.asked = 0
+
+    def __call__(self, k: int) -> list[Hit]:
+        if k > self.asked:
+            self.hits, self.asked = self.store.query(self.vector, k), k
+        return self.hits[:k]
 
 
 def _recency(published: str | None, as_of: date) -> float:

@@ -228,6 +228,9 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
         from rag.pipeline import NewsRAG
 
         rag = NewsRAG.open(settings)
+    index = getattr(rag, "index", None)
+    if index is not None:
+        index.bm25  # noqa: B018 - load (or build) the lexical index now, not on the first question
     limiter = RateLimiter(settings.rate_limit_per_minute)
     app = FastAPI(
         title="newsrag", version="0.1.0",
