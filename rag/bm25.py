@@ -316,6 +316,20 @@ class MemoryBM25:
             ok &= (day > 0) & (day <= f.until_day)
         return ok
 
+    def passing(self, chunk_ids: Sequence[str], filters: Filters) -> list[bool]:
+        """Which of these chunks pass the filters (by the dates and outlets held here)."""
+        if not chunk_ids:
+            return []
+        self.refresh()
+        rowids = self.catalog.rowids_by_chunk_id(chunk_ids)
+        with self.lock:
+            n = self.docs.n
+            known = np.array([rowids.get(c, -1) for c in chunk_ids], np.int64)
+            docs = np.clip(np.searchsorted(self.docs.rowid[:n], known), 0, max(n - 1, 0))
+            ok = (self.docs.rowid[docs] == known) & self.docs.alive[docs] & self._mask(
+                docs, filters) if n else np.zeros(len(chunk_ids), bool)
+        return ok.tolist()
+
     def share(self, filters: Filters) -> float:
         """The fraction of the chunks that pass the filters (to pick a dense search strategy)."""
         self.refresh()

@@ -465,6 +465,15 @@ class Catalog:
                 f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})", part).fetchall())
         return out
 
+    def rowids_by_chunk_id(self, chunk_ids: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for i in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[i : i + 500])
+            marks = ",".join("?" * len(part))
+            out.update(self.db.execute(
+                f"SELECT id, rowid FROM chunks WHERE id IN ({marks})", part).fetchall())
+        return out
+
     def counts(self) -> dict[str, int]:
         q = self.db.execute
         return {

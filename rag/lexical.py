@@ -33,17 +33,6 @@ class Filters:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def admits(self, meta: dict) -> bool:
-        """Would a chunk with this (Chroma) metadata pass?"""
-        if self.sources and meta.get("source") not in self.sources:
-            return False
-        day = meta.get("published_day")
-        if self.since_day is not None and (day is None or day < self.since_day):
-            return False
-        if self.until_day is not None and (day is None or day > self.until_day):
-            return False
-        return True
-
     def sql(self) -> tuple[str, list]:
         parts, args = [], []
         if self.sources:

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from rag.errors import InvalidQuestionError
+from rag.lexical import Filters
 from tests.conftest import AS_OF, REPO
 
 QUESTIONS = [json.loads(x) for x in (REPO / "demo" / "questions.jsonl").read_text().splitlines()]
@@ -115,3 +116,24 @@ def test_empty_index_is_an_error_not_an_answer(make_settings, embedder):
     with pytest.raises(EmptyIndexError, match="Nothing is indexed"):
         rag.ask("What happened?")
     rag.close()
+
+
+@pytest.mark.parametrize("filters", [
+    Filters(sources=("Harbor Ledger",)),
+    Filters(since_day=20261101, until_day=20261110),
+    Filters(sources=("Metro Daily Post", "Valley Courier"), since_day=20261015),
+])
+def test_filtered_dense_search_finds_what_chromas_filter_finds(demo_rag, monkeypatch, filters):
+    """The wide unfiltered search, filtered by the dates and outlets held in memory, must
+    return the same chunks as Chroma's own filter (forced here: the demo is small)."""
+    from rag import retrieve
+
+    index = demo_rag.index
+    vec = index.embedder.embed_batch(["the transit strike and the council vote"])[0]
+    want = [h.chunk_id for h in index.store.query(vec, 5, filters.chroma_where())]
+    monkeypatch.setattr(retrieve, "FEW_CHUNKS", 0)
+    monkeypatch.setattr(retrieve, "MAX_WIDE", 10_000)
+    nearest = retrieve._Nearest(index.store, vec)
+    got = demo_rag.retriever._dense(nearest, 5, filters, strict=True)
+    assert want and [h.chunk_id for h in got] == want
+    assert nearest.asked > 5  # it was the wide search, not Chroma's filter
