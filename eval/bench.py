@@ -16,8 +16,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -175,7 +176,6 @@ def bench_memory(settings: Settings, sizes: Sequence[int]) -> dict[str, Any]:
 def synth_corpus(n: int, dest: Path) -> Path:
     """n distinct article-length records of generated text (no real text needed for memory)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.synth import write_jsonl
 
     with dest.open("w", encoding="utf-8") as f:
         from tests.synth import synth_article
@@ -190,9 +190,8 @@ def grow_index(source: Settings, target: Settings, n_chunks: int, seed: int = 1)
     """An index of n_chunks: real chunks with their real vectors, plus variants of them (a
     sentence rotation and a small vector perturbation) under new ids, inserted without
     re-embedding. Returns the number of chunks."""
-    from rag.catalog import Catalog
+    from rag.catalog import Catalog, published_day
     from rag.store import ChromaStore, chunk_metadata
-    from rag.catalog import published_day
     from rag.types import Article, Chunk
 
     src = Catalog(source.catalog_path)
@@ -206,13 +205,22 @@ def grow_index(source: Settings, target: Settings, n_chunks: int, seed: int = 1)
                       dimension=384, path=target.chroma_path)
     rows = src.db.execute(
         'SELECT c.id, c.article_id, c.position, c.text, c.start, c."end", a.title, a.source, '
-        "a.published, a.url FROM chunks c JOIN articles a ON a.id = c.article_id").fetchall()
+        "a.published, a.url FROM chunks c JOIN articles a ON a.id = c.article_id "
+        "ORDER BY c.article_id, c.position").fetchall()
+    # batches of whole articles: committing an article replaces all its chunks
+    batches, part = [], []
+    for r in rows:
+        if len(part) >= 2000 and r[1] != part[-1][1]:
+            batches.append(part)
+            part = []
+        part.append(r)
+    batches.append(part)
     rng = np.random.default_rng(seed)
     have = cat.counts()["chunks"]
     copy = have // len(rows)
     while have < n_chunks:
-        for i in range(0, len(rows), 2000):
-            part = rows[i:i + 2000][: n_chunks - have]
+        for part in batches:
+            part = part[: n_chunks - have]
             if not part:
                 break
             got = store.collection.get(ids=[r[0] for r in part], include=["embeddings"])
@@ -295,7 +303,7 @@ def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
         memory.append(time.perf_counter() - t0)
     rss = rss_mb()
     rag.close()
-    ms = lambda xs, p: round(pct(xs, p) * 1000, 1)  # noqa: E731
+    ms = lambda xs, p: round(pct(xs, p) * 1000, 1)
     return {"chunks": chunks, "questions": len(qs), "filter_sources": sources,
             "retrieval_ms": {"p50": ms(hybrid, 50), "p95": ms(hybrid, 95)},
             "retrieval_filtered_ms": {"p50": ms(filtered, 50), "p95": ms(filtered, 95)},

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal, Protocol, Sequence
+from typing import Literal, Protocol
 
 from rag.dates import DateRange, day_number
 from rag.index import Index

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from rag.bm25 import B, K1, MemoryBM25, terms_of
+from rag.bm25 import K1, B, MemoryBM25, terms_of
 from rag.catalog import Catalog
 from rag.lexical import Filters
 from rag.types import Article, Chunk
@@ -31,9 +31,9 @@ def add(catalog: Catalog, i: int, seed: int = 0, text: str | None = None, **over
     return chunks
 
 
-def brute_bm25(catalog: Catalog, query: str, filters: Filters = Filters()) -> list[tuple[str, float]]:
+def brute_bm25(catalog: Catalog, query: str, filters: Filters | None = None) -> list[tuple[str, float]]:
     """BM25 straight from its definition, over every chunk the catalog holds."""
-    where, args = filters.sql()
+    where, args = (filters or Filters()).sql()
     rows = catalog.db.execute(
         "SELECT c.id, c.text, a.title FROM chunks c JOIN articles a ON a.id = c.article_id "
         + (f"WHERE {where}" if where else ""), args).fetchall()
