@@ -270,18 +270,24 @@ class MemoryBM25:
 
     def search(self, text: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """(chunk id, BM25 score) of the n best chunks, best first."""
+        return self.rankings(text, n, [filters or Filters()])[0]
+
+    def rankings(self, text: str, n: int, filter_sets: Sequence[Filters]
+                 ) -> list[list[tuple[str, float]]]:
+        """The n best chunks under each set of filters, from one scoring of the question."""
         self.refresh()
         with self.lock:
-            found = self._search(text, n, filters or Filters())
-        if not found:
-            return []
-        ids = self.catalog.chunk_ids_by_rowid([r for r, _ in found])
-        return [(ids[r], s) for r, s in found if r in ids]
+            scores, cand = self._score(text)
+            found = [self._top(scores, cand, n, f) for f in filter_sets]
+        rowids = sorted({r for f in found for r, _ in f})
+        ids = self.catalog.chunk_ids_by_rowid(rowids) if rowids else {}
+        return [[(ids[r], s) for r, s in f if r in ids] for f in found]
 
-    def _search(self, text: str, n: int, filters: Filters) -> list[tuple[int, float]]:
+    def _score(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """BM25 of every chunk holding a question word, and those chunks' numbers (alive)."""
         qterms = [self.vocab[t] for t in terms_of(text) if t in self.vocab]
         if not qterms or self.alive_count == 0:
-            return []
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
         scores = np.zeros(self.docs.n, np.float32)
         alive, length = self.docs.alive, self.docs.length
         avgdl = max(self.total_len / self.alive_count, 1.0)
@@ -294,13 +300,16 @@ class MemoryBM25:
                 norm = (K1 * (1 - B)) + (K1 * B / avgdl) * length[docs]
                 scores[docs] += np.float32(idf * (K1 + 1)) * tf / (tf + norm)  # docs distinct
         cand = np.flatnonzero(scores)
-        keep = alive[cand] & self._mask(cand, filters)
-        cand = cand[keep]
+        return scores, cand[alive[cand]]
+
+    def _top(self, scores: np.ndarray, cand: np.ndarray, n: int, filters: Filters
+             ) -> list[tuple[int, float]]:
+        if not filters.is_empty():
+            cand = cand[self._mask(cand, filters)]
         if len(cand) == 0:
             return []
         if len(cand) > n:
-            top = np.argpartition(-scores[cand], n - 1)[:n]
-            cand = cand[top]
+            cand = cand[np.argpartition(-scores[cand], n - 1)[:n]]
         cand = cand[np.lexsort((cand, -scores[cand]))]  # ties: the older chunk first
         return [(int(self.docs.rowid[d]), float(scores[d])) for d in cand]
 

@@ -99,14 +99,13 @@ class Retriever:
         lex_scores: dict[str, float] = {}
         if mode in ("hybrid", "lexical"):
             t0 = time.perf_counter()
-            bm25 = self.index.bm25
-            found = bm25.search(query, n, filters)
+            found, *preferred_lex = self.index.bm25.rankings(
+                query, n, [filters] if prefer is None else [filters, prefer])
             rankings["lexical"] = [cid for cid, _ in found]
             lex_scores = dict(found)
-            if prefer is not None:
-                preferred_lex = bm25.search(query, n, prefer)
-                rankings["lexical_preferred"] = [cid for cid, _ in preferred_lex]
-                lex_scores.update(preferred_lex)
+            if preferred_lex:
+                rankings["lexical_preferred"] = [cid for cid, _ in preferred_lex[0]]
+                lex_scores.update(preferred_lex[0])
             t["lexical"] = time.perf_counter() - t0
         fused, parts = rrf(rankings, self.rrf_k)
         t0 = time.perf_counter()

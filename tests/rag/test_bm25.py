@@ -173,3 +173,12 @@ def test_a_read_only_catalog_is_searched_without_saving(catalog, tmp_path):
     assert bm25.search("wildfire smoke", 3)
     assert not (tmp_path / "ro-bm25").exists()
     ro.close()
+
+
+def test_several_rankings_from_one_scoring_equal_separate_searches(catalog, tmp_path):
+    bm25 = MemoryBM25(catalog, tmp_path / "bm25")
+    sets = [Filters(), Filters(since_day=20261005, until_day=20261012),
+            Filters(sources=("Test Gazette",))]
+    together = bm25.rankings("harbour strike budget tunnel", 7, sets)
+    assert together == [bm25.search("harbour strike budget tunnel", 7, f) for f in sets]
+    assert all(together) and together[0] != together[1]
