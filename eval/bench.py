@@ -147,41 +147,95 @@ class HashEmbedder:
         return [len(t.split()) + 2 for t in texts]
 
 
-def bench_memory(settings: Settings, sizes: Sequence[int]) -> dict[str, Any]:
+def bench_memory(settings: Settings, sizes: Sequence[int], modes: Sequence[str]) -> dict[str, Any]:
+    """Peak memory of ingesting n generated articles into a fresh index, each run in a fresh
+    process. `embedded`: the vectors' HNSW index lives in the ingesting process (it grows with
+    the index by design); `server`: in a `chroma run` process, so the ingest's own RSS shows
+    whether the pipeline streams."""
     import subprocess
 
-    out = {}
-    for n in sizes:
-        code = (
-            "import json,sys,resource,tempfile;from pathlib import Path;"
-            "from eval.bench import HashEmbedder, synth_corpus;from rag.settings import Settings;"
-            "from rag.index import Index;from ingest.run import ingest;"
-            f"d=Path(tempfile.mkdtemp());c=synth_corpus({n}, d/'c.jsonl');"
-            "import psutil;p=psutil.Process();base=p.memory_info().rss/1e6;"
-            "idx=Index.open(Settings(data_dir=d/'i'),HashEmbedder());"
-            "r=ingest(idx,[c]);"
-            "print(json.dumps({'articles':r.ingested,'chunks':r.chunks,'seconds':r.seconds,"
-            "'rss_before_mb':base,'peak_rss_mb':resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1e3}))"
-        )
-        res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             cwd=Path(__file__).resolve().parents[1], timeout=3600)
-        if res.returncode != 0:
-            out[str(n)] = {"error": res.stderr[-500:]}
-        else:
-            out[str(n)] = json.loads(res.stdout.strip().splitlines()[-1])
-        print(f"  memory {n} articles: {out[str(n)]}", flush=True)
+    out: dict[str, Any] = {}
+    for mode in modes:
+        for n in sizes:
+            tmp = Path(tempfile.mkdtemp(prefix="newsrag-mem-"))
+            feeds = synth_corpus(n, tmp / "feeds")
+            chroma = None
+            if mode == "server":
+                from eval.faults import start_chroma_server
+
+                chroma = start_chroma_server(tmp / "chroma")
+            try:
+                res = subprocess.run(
+                    [sys.executable, "-m", "eval.bench", "--memory-child", str(feeds),
+                     str(tmp / "idx"), chroma.url if chroma else ""],
+                    capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
+                    timeout=3600, check=False)
+                row = (json.loads(res.stdout.strip().splitlines()[-1]) if res.returncode == 0
+                       else {"error": res.stderr[-800:]})
+                if chroma is not None:
+                    import psutil
+
+                    row["chroma_server_rss_mb"] = round(
+                        psutil.Process(chroma.proc.pid).memory_info().rss / 1e6)
+            finally:
+                if chroma is not None:
+                    chroma.stop()
+                shutil.rmtree(tmp, ignore_errors=True)
+            out[f"{mode}_{n}"] = row
+            print(f"  memory, {mode} Chroma, {n} articles: {row}", flush=True)
     return out
 
 
-def synth_corpus(n: int, dest: Path) -> Path:
-    """n distinct article-length records of generated text (no real text needed for memory)."""
+def memory_child(feeds: Path, data_dir: Path, chroma_url: str) -> None:
+    """One ingest, its RSS sampled twice a second and its Python heap traced."""
+    import threading
+    import tracemalloc
+
+    import psutil
+
+    from ingest.run import ingest
+    from rag.index import Index
+
+    proc = psutil.Process()
+    index = Index.open(Settings(data_dir=data_dir, chroma_url=chroma_url or None),
+                       HashEmbedder())
+    base = proc.memory_info().rss / 1e6
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.5):
+            samples.append(proc.memory_info().rss / 1e6)
+
+    tracemalloc.start()
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    report = ingest(index, [feeds])
+    done.set()
+    t.join()
+    heap_peak = tracemalloc.get_traced_memory()[1] / 1e6
+    samples.append(proc.memory_info().rss / 1e6)
+    half = samples[len(samples) // 2:]
+    print(json.dumps({
+        "articles": report.ingested, "chunks": report.chunks, "files": len(list(
+            feeds.iterdir())), "seconds": round(report.seconds, 1),
+        "rss_after_open_mb": round(base), "rss_peak_mb": round(max(samples)),
+        "rss_median_second_half_mb": round(statistics.median(half)),
+        "python_heap_peak_mb": round(heap_peak, 1),
+        "peak_rss_getrusage_mb": round(peak_rss_mb())}))
+
+
+def synth_corpus(n: int, dest: Path, per_file: int = 200) -> Path:
+    """n distinct article-length records of generated text, as feed files of per_file each
+    (feeds arrive as many files; one file is read whole, files are capped at max_file_bytes)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.synth import synth_article
 
-    with dest.open("w", encoding="utf-8") as f:
-        from tests.synth import synth_article
-
-        for i in range(n):
-            f.write(json.dumps(synth_article(i, seed=3, paragraphs=12)) + "\n")
+    dest.mkdir(parents=True, exist_ok=True)
+    for start in range(0, n, per_file):
+        with (dest / f"feed-{start // per_file:05d}.jsonl").open("w", encoding="utf-8") as f:
+            for i in range(start, min(n, start + per_file)):
+                f.write(json.dumps(synth_article(i, seed=3, paragraphs=12)) + "\n")
     return dest
 
 
@@ -324,6 +378,8 @@ def main(argv: Sequence[str], settings: Settings) -> int:
     p.add_argument("--articles", type=int, default=150)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--memory-sizes", default="1000,10000")
+    p.add_argument("--memory-chroma", default="embedded,server",
+                   help="embedded and/or server: where the vectors' index lives")
     p.add_argument("--source-index", help="an index of the real corpus (its chunks and vectors "
                    "seed the grown indexes); default: the eval index of the shared corpus")
     p.add_argument("--sizes", default="10000,100000")
@@ -340,7 +396,7 @@ def main(argv: Sequence[str], settings: Settings) -> int:
     if "memory" in args.what:
         sizes = [int(x) for x in args.memory_sizes.split(",")]
         print(f"memory: ingesting {sizes} generated articles (hash embedder)", flush=True)
-        results["memory"] = bench_memory(settings, sizes)
+        results["memory"] = bench_memory(settings, sizes, args.memory_chroma.split(","))
     if "queries" in args.what:
         source = Path(args.source_index) if args.source_index else _default_source(settings)
         src = settings.replace(data_dir=source, collection="eval")
@@ -364,3 +420,7 @@ def _default_source(settings: Settings) -> Path:
     from eval.datasets import eval_settings
 
     return eval_settings(CORPUS, settings).data_dir
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--memory-child"]:
+    memory_child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])
