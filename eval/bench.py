@@ -371,6 +371,39 @@ def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
             "rss_mb": {"before_open": round(rss0), "serving": round(rss)}}
 
 
+def serving_rss(settings: Settings, n_questions: int = 20) -> dict[str, Any]:
+    """RSS of a fresh process that opens the index and answers questions: what one serving
+    worker holds at this size (the query bench's own process has opened the smaller ones)."""
+    import subprocess
+
+    res = subprocess.run(
+        [sys.executable, "-m", "eval.bench", "--serve-child", str(settings.data_dir),
+         settings.collection, str(n_questions)],
+        capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=3600,
+        check=False)
+    if res.returncode != 0:
+        return {"error": res.stderr[-800:]}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def serve_child(data_dir: Path, collection: str, n_questions: int) -> None:
+    from rag.index import Index
+    from rag.pipeline import NewsRAG
+
+    qs = [json.loads(x) for x in QUESTIONS.read_text("utf-8").splitlines()][:n_questions]
+    base = rss_mb()
+    rag = NewsRAG(Index.open(Settings(data_dir=data_dir, collection=collection)))
+    opened = rss_mb()
+    rag.index.bm25  # noqa: B018
+    with_bm25 = rss_mb()
+    for q in qs:
+        rag.ask(q["question"], as_of=q["question_date"].replace("/", "-"))
+    print(json.dumps({"rss_python_and_model_mb": round(base), "rss_index_open_mb": round(opened),
+                      "rss_bm25_loaded_mb": round(with_bm25),
+                      "rss_after_questions_mb": round(rss_mb()),
+                      "peak_rss_mb": round(peak_rss_mb())}))
+
+
 def main(argv: Sequence[str], settings: Settings) -> int:
     p = argparse.ArgumentParser(prog="newsrag bench")
     p.add_argument("what", nargs="*", default=["ingest", "memory", "queries"],
@@ -407,6 +440,7 @@ def main(argv: Sequence[str], settings: Settings) -> int:
             got = grow_index(src, target, n)
             results["queries"][str(n)] = bench_queries(target, args.questions)
             results["queries"][str(n)]["grown_to"] = got
+            results["queries"][str(n)]["serving_process"] = serving_rss(target)
             print(f"  {results['queries'][str(n)]}", flush=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(results, indent=2, default=float))
@@ -424,3 +458,5 @@ def _default_source(settings: Settings) -> Path:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--memory-child"]:
     memory_child(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])
+if __name__ == "__main__" and sys.argv[1:2] == ["--serve-child"]:
+    serve_child(Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
