@@ -457,21 +457,18 @@ class Catalog:
         return out
 
     def chunk_ids_by_rowid(self, rowids: Sequence[int]) -> dict[int, str]:
-        out: dict[int, str] = {}
-        for i in range(0, len(rowids), 500):
-            part = list(rowids[i : i + 500])
-            marks = ",".join("?" * len(part))
-            out.update(self.db.execute(
-                f"SELECT rowid, id FROM chunks WHERE rowid IN ({marks})", part).fetchall())
-        return out
+        return self._chunk_pairs("rowid", "id", rowids)
 
     def rowids_by_chunk_id(self, chunk_ids: Sequence[str]) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for i in range(0, len(chunk_ids), 500):
-            part = list(chunk_ids[i : i + 500])
+        return self._chunk_pairs("id", "rowid", chunk_ids)
+
+    def _chunk_pairs(self, key: str, value: str, keys: Sequence) -> dict:
+        out: dict = {}
+        for i in range(0, len(keys), 500):
+            part = list(keys[i : i + 500])
             marks = ",".join("?" * len(part))
             out.update(self.db.execute(
-                f"SELECT id, rowid FROM chunks WHERE id IN ({marks})", part).fetchall())
+                f"SELECT {key}, {value} FROM chunks WHERE {key} IN ({marks})", part).fetchall())
         return out
 
     def counts(self) -> dict[str, int]:
