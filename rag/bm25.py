@@ -3,9 +3,10 @@
 The catalog's FTS5 table stays the durable, transactional lexical index. But FTS5 ranks an OR
 query by scoring every row that holds any of its words: 60 ms at 100k chunks and 555 ms at 1M
 (docs/performance.md). Here the postings of each word are numpy arrays (chunk numbers and term
-counts), so a question costs one vectorised add per word and a partial sort. The postings are built once from the chunks' text, saved beside the catalog, and follow
-the catalog: chunks committed since (rowids are never reused, see `Catalog.commit_articles`)
-are added to a small tail segment, removed chunks are masked, and the tail is merged when big.
+counts), so a question costs one vectorised add per word and a partial sort. The postings are
+built once from the chunks' text, saved beside the catalog, and follow the catalog: chunks
+committed since (rowids are never reused, see `Catalog.commit_articles`) are added to a small
+tail segment, removed chunks are masked, and the tail is merged when big.
 """
 from __future__ import annotations
 
@@ -85,12 +86,6 @@ class Segment:
             return None
         a, b = self.offsets[i], self.offsets[i + 1]
         return self.docs[a:b], self.tf[a:b]
-
-    def df(self, term_id: int) -> int:
-        i = int(np.searchsorted(self.terms, term_id))
-        if i >= len(self.terms) or self.terms[i] != term_id:
-            return 0
-        return int(self.offsets[i + 1] - self.offsets[i])
 
     def __len__(self) -> int:
         return len(self.docs)
@@ -216,12 +211,13 @@ class MemoryBM25:
             if version == self._seen_version:
                 return False
             self._seen_version = version
+            before = self.docs.n
             new = [self._add_rows(rows) for rows in self._rows(self.hwm)]
             self._drop_removed()
             if new:
                 self._tail_parts.extend(new)
                 self.tail = self._segment(self._tail_parts)
-                self._unsaved += sum(len(np.unique(p[1])) for p in new)
+                self._unsaved += self.docs.n - before
                 if len(self.tail) > max(self.merge_postings, len(self.main) // 4):
                     self._merge()
                 elif self._unsaved >= SAVE_EVERY:
@@ -332,10 +328,13 @@ class MemoryBM25:
         rowids = self.catalog.rowids_by_chunk_id(chunk_ids)
         with self.lock:
             n = self.docs.n
+            if n == 0:
+                return [False] * len(chunk_ids)
+            # doc numbers follow rowids in order: a chunk unknown here (-1) matches no doc
             known = np.array([rowids.get(c, -1) for c in chunk_ids], np.int64)
-            docs = np.clip(np.searchsorted(self.docs.rowid[:n], known), 0, max(n - 1, 0))
-            ok = (self.docs.rowid[docs] == known) & self.docs.alive[docs] & self._mask(
-                docs, filters) if n else np.zeros(len(chunk_ids), bool)
+            docs = np.minimum(np.searchsorted(self.docs.rowid[:n], known), n - 1)
+            ok = (self.docs.rowid[docs] == known) & self.docs.alive[docs]
+            ok &= self._mask(docs, filters)
         return ok.tolist()
 
     def share(self, filters: Filters) -> float:
@@ -397,6 +396,7 @@ class MemoryBM25:
                 f.unlink(missing_ok=True)
 
     def _load(self) -> bool:
+        """The saved postings, if they are this catalog's and whole; else False (rebuild)."""
         if self.cache_dir is None or not (self.cache_dir / "bm25.json").exists():
             return False
         t0 = time.perf_counter()
@@ -408,19 +408,22 @@ class MemoryBM25:
                 main = Segment(z["terms"], z["offsets"], z["docs"], z["tf"])
             with np.load(self.cache_dir / info["tail"]) as z:
                 tail = {k: z[k] for k in z.files}
-        except (OSError, ValueError, KeyError, TypeError):
+            vocab = {str(t): i for i, t in enumerate(info["vocab"])}
+            sources = {str(s): i for i, s in enumerate(info["sources"])}
+            hwm = int(info["hwm"])
+            n = len(tail["rowid"])
+            if not _consistent(main, tail, n, len(vocab), len(sources)):
+                return False
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return False
         with self.lock:
-            self.main = main
-            self.vocab = {t: i for i, t in enumerate(info["vocab"])}
-            self.sources = {s: i for i, s in enumerate(info["sources"])}
-            alive = tail["alive"]
+            self.main, self.vocab, self.sources, self.hwm = main, vocab, sources, hwm
+            alive = tail["alive"].astype(bool)
             self.docs.append(tail["rowid"], tail["day"], tail["source"], tail["length"])
-            self.docs.alive[: len(alive)] = alive
+            self.docs.alive[:n] = alive
             if len(tail["terms"]):
                 self._tail_parts = [(tail["terms"], tail["docs"], tail["tf"])]
                 self.tail = self._segment(self._tail_parts)
-            self.hwm = int(info["hwm"])
             self.total_len = float(tail["length"][alive].sum())
             self.alive_count = int(alive.sum())
             self._saved = info
@@ -428,3 +431,20 @@ class MemoryBM25:
         self.refresh()
         self.timings["load"] = time.perf_counter() - t0
         return True
+
+
+def _consistent(main: Segment, tail: dict, n: int, n_terms: int, n_sources: int) -> bool:
+    """Saved arrays that fit together: every posting names a known doc and term."""
+    columns = ("day", "source", "length", "alive")
+    if any(len(tail[c]) != n for c in columns) or len(main.offsets) != len(main.terms) + 1:
+        return False
+    if int(main.offsets[-1]) != len(main.docs) or len(main.docs) != len(main.tf):
+        return False
+    for docs, terms in ((main.docs, main.terms), (tail["docs"], tail["terms"])):
+        if len(docs) and (docs.min() < 0 or docs.max() >= n):
+            return False
+        if len(terms) and (terms.min() < 0 or terms.max() >= n_terms):
+            return False
+    if n and (np.any(np.diff(tail["rowid"]) <= 0) or tail["source"].max() >= n_sources):
+        return False
+    return len(tail["terms"]) == len(tail["docs"]) == len(tail["tf"])

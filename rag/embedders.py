@@ -74,7 +74,7 @@ class SentenceTransformerEmbedder:
             features = prepare(list(texts))
             vectors = self.model.forward(features)["sentence_embedding"]
             vectors = torch.nn.functional.normalize(vectors, dim=1)
-        return vectors.numpy().astype(np.float32, copy=False)
+        return vectors.cpu().numpy().astype(np.float32, copy=False)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)

@@ -27,7 +27,6 @@ _FAILED_WRITES: dict[str, str] = {}
 class Hit:
     chunk_id: str
     distance: float
-    metadata: dict[str, Any]
 
 
 def chunk_metadata(chunk: Chunk, published_day: int | None) -> dict[str, Any]:
@@ -172,28 +171,14 @@ class ChromaStore:
             for i in range(0, len(ids), 1000):
                 self.collection.delete(ids=list(ids[i : i + 1000]))
 
-    def query(self, vector: np.ndarray, n: int, where: dict | None = None,
-              metadata: bool = False) -> list[Hit]:
-        """The n nearest chunks (passing `where`). Without `metadata` only ids and distances
-        come back: Chroma reads each hit's metadata row, ~50 us a hit (docs/performance.md)."""
-        if self._empty():
-            return []
-        include = ["distances", "metadatas"] if metadata else ["distances"]
+    def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[Hit]:
+        """The n nearest chunks (passing `where`), ids and distances only: Chroma reads each
+        hit's metadata row, ~50 us a hit (docs/performance.md). An empty collection gives []."""
         with self._calling("query"):
             res = self.collection.query(
-                query_embeddings=[vector], n_results=n, where=where or None, include=include)
-        metas = res["metadatas"][0] if metadata else [None] * len(res["ids"][0])
-        return [
-            Hit(cid, float(d), dict(m or {}))
-            for cid, d, m in zip(res["ids"][0], res["distances"][0], metas)
-        ]
-
-    def _empty(self) -> bool:
-        """Chroma refuses to query an empty collection; counting 1M vectors costs ~ms: once
-        non-empty, a collection is taken to stay so (a query of an emptied one returns [])."""
-        if not getattr(self, "_seen_vectors", False):
-            self._seen_vectors = self.count() > 0
-        return not self._seen_vectors
+                query_embeddings=[vector], n_results=n, where=where or None,
+                include=["distances"])
+        return [Hit(cid, float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
     def count(self) -> int:
         with self._calling("count the vectors in"):

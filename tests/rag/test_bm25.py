@@ -182,3 +182,18 @@ def test_several_rankings_from_one_scoring_equal_separate_searches(catalog, tmp_
     together = bm25.rankings("harbour strike budget tunnel", 7, sets)
     assert together == [bm25.search("harbour strike budget tunnel", 7, f) for f in sets]
     assert all(together) and together[0] != together[1]
+
+
+def test_a_cache_whose_parts_disagree_is_rebuilt(catalog, tmp_path):
+    """A manifest naming a shorter vocabulary than the postings use: rebuilt, not a crash."""
+    import json
+
+    MemoryBM25(catalog, tmp_path / "bm25")
+    manifest = tmp_path / "bm25" / "bm25.json"
+    info = json.loads(manifest.read_text())
+    info["vocab"] = info["vocab"][:3]
+    manifest.write_text(json.dumps(info))
+    again = MemoryBM25(catalog, tmp_path / "bm25")
+    assert "build" in again.timings
+    assert [c for c, _ in again.search("wildfire smoke", 5)] == [
+        c for c, _ in brute_bm25(catalog, "wildfire smoke")[:5]]
