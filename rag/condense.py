@@ -53,6 +53,11 @@ def standalone_query(
             pass
     previous = history[-1][0]
     own = {w.lower() for w in content_words(question)}
-    # the previous turn's names carry its subject; its other words would swamp the new question
+    # the previous turn's names carry its subject; its other words would swamp a new question
+    # with words of its own, and are all there is to go on for one without ("what happened
+    # next?", "why?")
     carried = [s for s in subject_of(previous) if s.lower() not in own]
+    if len(own) < 2:
+        carried += [w for w in content_words(previous)
+                    if w not in own and w not in {c.lower() for c in " ".join(carried).split()}]
     return f"{question} ({' '.join(carried)})" if carried else question

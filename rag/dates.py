@@ -17,7 +17,8 @@ _NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "sev
 REPORTING_LAG_DAYS = 3
 _LATEST = re.compile(
     r"\b(latest|most recent(ly)?|newest|currently|right now|so far|the current|now|recent(ly)?|"
-    r"update on|still)\b", re.I)
+    r"update on|still)\b", re.IGNORECASE)
+LIMITS = f"{date.min.isoformat()} to {date.max.isoformat()}"  # the days a date can hold
 
 
 @dataclass(frozen=True)
@@ -26,15 +27,18 @@ class DateRange:
     until: date | None = None
     latest: bool = False  # the question asks for the most recent news: recency counts
     phrase: str = ""  # the words that set the range, for display
+    note: str = ""  # why a date phrase of the question was ignored, if one was
 
     def describe(self) -> str:
         if self.since and self.until:
-            return f"{self.since.isoformat()} .. {self.until.isoformat()}"
-        if self.since:
-            return f"since {self.since.isoformat()}"
-        if self.until:
-            return f"until {self.until.isoformat()}"
-        return "any date"
+            text = f"{self.since.isoformat()} .. {self.until.isoformat()}"
+        elif self.since:
+            text = f"since {self.since.isoformat()}"
+        elif self.until:
+            text = f"until {self.until.isoformat()}"
+        else:
+            text = "any date"
+        return f"{text} ({self.note})" if self.note else text
 
 
 def parse_date(value: str | date | None, what: str = "date") -> date | None:
@@ -46,79 +50,137 @@ def parse_date(value: str | date | None, what: str = "date") -> date | None:
     if isinstance(value, date):
         return value
     text = str(value).strip()
+    if (m := re.match(r"[+-]?(\d+)[-/]", text)) and (len(m.group(1)) > 4 or not int(m.group(1))):
+        raise InvalidQuestionError(
+            f"The {what} {_shown(text)} is out of range: dates run from {LIMITS} (YYYY-MM-DD)")
     for fmt in ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d"):
         try:
             return datetime.strptime(text[:10] if fmt != "%Y%m%d" else text[:8], fmt).date()
         except ValueError:
             continue
-    raise InvalidQuestionError(f"Cannot read the {what} {value!r}: expected YYYY-MM-DD")
+    raise InvalidQuestionError(f"Cannot read the {what} {_shown(text)}: expected YYYY-MM-DD")
+
+
+def _shown(text: str) -> str:
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+class _OutOfRange(Exception):
+    """A date phrase names days that datetime.date cannot hold."""
+
+
+def _add(d: date, days: int) -> date:
+    """d plus (or minus) some days; _OutOfRange beyond year 1 or 9999."""
+    try:
+        return d + timedelta(days=days)
+    except OverflowError:
+        raise _OutOfRange from None
+
+
+def _since(d: date, days: int) -> date:
+    """The start of a window `days` long ending on d: cut at the first representable day."""
+    try:
+        return _add(d, -days)
+    except _OutOfRange:
+        return date.min
+
+
+def _widened(d: date, days: int) -> date:
+    """An end widened by some days: cut at the last representable day."""
+    try:
+        return _add(d, days)
+    except _OutOfRange:
+        return date.max
+
+
+def _year(year: int) -> int:
+    if not 1 <= year <= 9999:
+        raise _OutOfRange
+    return year
+
+
+def _count(word: str) -> int | None:
+    return _NUMBERS.get(word) or (int(word) if word.isascii() and word.isdigit() else None)
 
 
 def _week_start(d: date) -> date:
-    return d - timedelta(days=d.weekday())
+    return _add(d, -d.weekday())
 
 
 def resolve(question: str, as_of: date) -> DateRange:
-    """The date range a question's own words ask for, relative to as_of."""
+    """The date range a question's own words ask for, relative to as_of.
+
+    A phrase whose days lie outside what a date can hold (before 0001-01-01 or after
+    9999-12-31) is ignored, and the range's note says so; one that only reaches past a limit
+    is cut there ("the past 1000000 days" starts on 0001-01-01)."""
     q = question.lower()
     latest = bool(_LATEST.search(q))
+    phrase = ""
 
-    def rng(since: date | None, until: date | None, phrase: str) -> DateRange:
+    def rng(since: date | None, until: date | None) -> DateRange:
         # news of an event appears the day after: widen the window by one day
-        until = until + timedelta(days=1) if until else None
+        until = _widened(until, 1) if until else None
         return DateRange(since, min(until, as_of) if until else as_of, latest, phrase)
 
-    def named(since: date, until: date, phrase: str) -> DateRange:
+    def named(since: date, until: date) -> DateRange:
         # a named date is when something happened; reports follow within a few days
-        return DateRange(since, until + timedelta(days=REPORTING_LAG_DAYS), latest, phrase)
+        return DateRange(since, _widened(until, REPORTING_LAG_DAYS), latest, phrase)
 
-    if m := re.search(r"\byesterday\b", q):
-        d = as_of - timedelta(days=1)
-        return rng(d, d, m.group())
-    if m := re.search(r"\b(today|tonight|this morning)\b", q):
-        return rng(as_of, as_of, m.group())
-    if m := re.search(r"\blast weekend\b", q):
-        sat = _week_start(as_of) - timedelta(days=2)
-        return rng(sat, sat + timedelta(days=1), m.group())
-    if m := re.search(r"\b(last|previous) week\b", q):
-        start = _week_start(as_of) - timedelta(days=7)
-        return rng(start, start + timedelta(days=6), m.group())
-    if m := re.search(r"\b(this|the past) week\b", q):
-        # "this week" in news means the last seven days, whatever the weekday
-        return rng(as_of - timedelta(days=6), as_of, m.group())
-    if m := re.search(r"\b(?:in |over |during )?the (?:last|past) (\w+) (day|week|month)s?\b", q):
-        n = _NUMBERS.get(m.group(1)) or (int(m.group(1)) if m.group(1).isdigit() else None)
-        if n:
-            days = n * {"day": 1, "week": 7, "month": 30}[m.group(2)]
-            return rng(as_of - timedelta(days=days), as_of, m.group())
-    if m := re.search(r"\b(last|previous) month\b", q):
-        first = as_of.replace(day=1)
-        end = first - timedelta(days=1)
-        return rng(end.replace(day=1), end, m.group())
-    if m := re.search(r"\bthis month\b", q):
-        return rng(as_of.replace(day=1), as_of, m.group())
-    if m := re.search(r"\blast year\b", q):
-        y = as_of.year - 1
-        return rng(date(y, 1, 1), date(y, 12, 31), m.group())
-    if m := re.search(r"\bthis year\b", q):
-        return rng(date(as_of.year, 1, 1), as_of, m.group())
-    if m := re.search(rf"\b(?:on )?({_MONTH_RE})\.? (\d{{1,2}})(?:st|nd|rd|th)?(?:,? (\d{{4}}))?\b", q):
-        month, day = _MONTHS[m.group(1)], int(m.group(2))
-        year = int(m.group(3)) if m.group(3) else _year_for(month, as_of)
-        try:
-            d = date(year, month, day)
-            return named(d, d, m.group())
-        except ValueError:
-            pass
-    if m := re.search(rf"\b(?:in )?({_MONTH_RE})\.?(?:,? (\d{{4}}))?\b", q):
-        if m.group(1) not in ("may", "mar") or m.group(2) or m.group().startswith("in "):
+    def found(pattern: str) -> re.Match | None:
+        nonlocal phrase
+        if m := re.search(pattern, q):
+            phrase = m.group()
+        return m
+
+    try:
+        if found(r"\byesterday\b"):
+            d = _add(as_of, -1)
+            return rng(d, d)
+        if found(r"\b(today|tonight|this morning)\b"):
+            return rng(as_of, as_of)
+        if found(r"\blast weekend\b"):
+            sat = _add(_week_start(as_of), -2)
+            return rng(sat, _add(sat, 1))
+        if found(r"\b(last|previous) week\b"):
+            start = _add(_week_start(as_of), -7)
+            return rng(start, _add(start, 6))
+        if found(r"\b(this|the past) week\b"):
+            # "this week" in news means the last seven days, whatever the weekday
+            return rng(_since(as_of, 6), as_of)
+        if (m := found(r"\b(?:in |over |during )?the (?:last|past) (\w+) (day|week|month)s?\b")) \
+                and (n := _count(m.group(1))):
+            return rng(_since(as_of, n * {"day": 1, "week": 7, "month": 30}[m.group(2)]), as_of)
+        if found(r"\b(last|previous) month\b"):
+            end = _add(as_of.replace(day=1), -1)
+            return rng(end.replace(day=1), end)
+        if found(r"\bthis month\b"):
+            return rng(as_of.replace(day=1), as_of)
+        if found(r"\blast year\b"):
+            y = _year(as_of.year - 1)
+            return rng(date(y, 1, 1), date(y, 12, 31))
+        if found(r"\bthis year\b"):
+            return rng(date(as_of.year, 1, 1), as_of)
+        if m := found(
+                rf"\b(?:on )?({_MONTH_RE})\.? (\d{{1,2}})(?:st|nd|rd|th)?(?:,? (\d{{4}}))?\b"):
+            month, day = _MONTHS[m.group(1)], int(m.group(2))
+            year = _year(int(m.group(3)) if m.group(3) else _year_for(month, as_of))
+            try:
+                d = date(year, month, day)
+                return named(d, d)
+            except ValueError:  # "June 31": read the month alone
+                pass
+        if (m := found(rf"\b(?:in )?({_MONTH_RE})\.?(?:,? (\d{{4}}))?\b")) and (
+                m.group(1) not in ("may", "mar") or m.group(2) or m.group().startswith("in ")):
             month = _MONTHS[m.group(1)]
-            year = int(m.group(2)) if m.group(2) else _year_for(month, as_of)
+            year = _year(int(m.group(2)) if m.group(2) else _year_for(month, as_of))
             last = calendar.monthrange(year, month)[1]
-            return named(date(year, month, 1), date(year, month, last), m.group())
-    if m := re.search(r"\bin (\d{4})\b", q):
-        y = int(m.group(1))
-        return named(date(y, 1, 1), date(y, 12, 31), m.group())
+            return named(date(year, month, 1), date(year, month, last))
+        if m := found(r"\bin (\d{4})\b"):
+            y = _year(int(m.group(1)))
+            return named(date(y, 1, 1), date(y, 12, 31))
+    except _OutOfRange:
+        return DateRange(None, None, latest, "latest" if latest else "",
+                         note=f"ignored {phrase!r}: dates run from {LIMITS}")
     return DateRange(None, None, latest, "latest" if latest else "")
 
 

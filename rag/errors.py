@@ -25,6 +25,10 @@ class InvalidQuestionError(NewsragError):
     """A question is empty, too long, or otherwise unusable."""
 
 
+class UnknownSourceError(InvalidQuestionError):
+    """A filter names an outlet the index does not hold."""
+
+
 class AnswererError(NewsragError):
     """The answering backend failed (unreachable endpoint, bad response)."""
 

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import time
+import unicodedata
 from datetime import date, datetime, timezone
 from typing import Any, Iterator, Sequence
 
 from rag.answerers import get_answerer
 from rag.answerers.base import NOT_COVERED, Answerer
-from rag.citations import CitationChecker, SupportScorer, render, split_answer
-from rag.condense import standalone_query
+from rag.citations import CitationChecker, SupportScorer, render, split_complete
+from rag.condense import is_follow_up, standalone_query
 from rag.dates import DateRange, parse_date, resolve
-from rag.errors import EmptyIndexError, InvalidQuestionError
+from rag.errors import EmptyIndexError, InvalidQuestionError, UnknownSourceError
 from rag.index import Index
+from rag.question import NEXT
 from rag.retrieve import Mode, Retriever, make_filters
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Passage, answer_to_dict
@@ -24,7 +26,8 @@ class NewsRAG:
         self.retriever = Retriever(index, reranker=_reranker(self.settings))
         self.answerer = answerer or self.make_answerer(self.settings.answerer)
         embed = index.embedder.embed_batch
-        self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold)
+        self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold,
+                                       keep_uncited=(NOT_COVERED,))
 
     @classmethod
     def open(cls, settings: Settings) -> "NewsRAG":
@@ -34,6 +37,7 @@ class NewsRAG:
         if name == "extractive":
             return get_answerer(
                 name, self.settings,
+                embed=self.index.embedder.embed_batch,
                 doc_freq=lambda terms: self.index.bm25.doc_freq(terms),
                 total_docs=self._chunks,
             )
@@ -52,9 +56,10 @@ class NewsRAG:
 
     # --- retrieval -----------------------------------------------------------------------
     def _prepare(self, question: str, history, sources, since, until, as_of):
-        if not isinstance(question, str) or not question.strip():
+        if isinstance(question, str):
+            question = " ".join(_visible(question).split())
+        if not isinstance(question, str) or not question or not any(ch.isalnum() for ch in question):
             raise InvalidQuestionError("The question is empty: ask something about the news.")
-        question = " ".join(question.split())
         if len(question) > self.settings.max_question_chars:
             raise InvalidQuestionError(
                 f"The question is {len(question)} characters long; the limit is "
@@ -65,6 +70,7 @@ class NewsRAG:
         if since_d and until_d and since_d > until_d:
             raise InvalidQuestionError(f"'since' {since_d} is after 'until' {until_d}.")
         history = [(str(u), str(a)) for u, a in (history or [])]
+        self._check_sources(sources)
         query = standalone_query(question, history, getattr(self.answerer, "complete", None))
         dates = resolve(question, as_of_d)
         # explicit filters win over dates read from the question
@@ -76,6 +82,20 @@ class NewsRAG:
             # date the event rather than the article ("in June", "this week")
             filters = make_filters(sources, None, None)
         return question, history, query, dates, filters, as_of_d
+
+    def _check_sources(self, sources: Sequence[str] | None) -> None:
+        """A filter naming an outlet the index does not hold is a mistake to report, not a
+        silent abstention."""
+        wanted = [s for s in (sources or ()) if s]
+        if not wanted:
+            return
+        known = [name for name, _ in self.index.catalog.sources()]
+        unknown = [s for s in wanted if s not in known]
+        if unknown:
+            shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
+            raise UnknownSourceError(
+                f"No indexed outlet is named {', '.join(map(repr, unknown))}. "
+                f"Outlets in the index: {shown or 'none'}.")
 
     def retrieve(
         self,
@@ -156,18 +176,19 @@ class NewsRAG:
         pending = ""
         draft = ""
         if passages:
-            # the answerer reads the reader's own words (and the history); the carried-over
-            # subject served retrieval only
-            for piece in gen.stream(question, passages, as_of=as_of_d, history=history):
+            # the answerer reads the reader's own words (and the history); a follow-up with
+            # few words of its own is read with the subject carried over from the last turn
+            asked = query if query != question and is_follow_up(question) else question
+            if dates.phrase != "filter" and history and is_follow_up(question):
+                passages = self._after_previous(question, passages, history, as_of_d)
+            for piece in gen.stream(asked, passages, as_of=as_of_d, history=history):
                 draft += piece
                 pending += piece
-                parts = split_answer(pending)
+                done, pending = split_complete(pending)
                 # verify and emit every sentence that is complete (another one has begun)
-                if len(parts) > 1:
-                    done_text = _text_of(parts[:-1])
-                    for ev in self._verify(done_text, passages, renumber, sentences, citations):
+                if done:
+                    for ev in self._verify(done, passages, renumber, sentences, citations):
                         yield ev
-                    pending = _text_of(parts[-1:])
             if pending.strip():
                 for ev in self._verify(pending, passages, renumber, sentences, citations):
                     yield ev
@@ -185,6 +206,21 @@ class NewsRAG:
             passages=tuple(passages), abstained=abstained, query=query,
             as_of=as_of_d.isoformat(), timings=timings)}
 
+    def _after_previous(self, question: str, passages: list[Passage],
+                        history: Sequence[tuple[str, str]], as_of: date) -> list[Passage]:
+        """For "what happened next / since then": the passages of articles newer than the one
+        the previous turn was about (all of them when none is newer)."""
+        if not NEXT.search(question):
+            return passages
+        previous = self.retriever.retrieve(
+            history[-1][0], k=1, filters=make_filters(None, None, None),
+            dates=resolve(history[-1][0], as_of), as_of=as_of).passages
+        ref = (previous[0].chunk.published or "")[:10] if previous else ""
+        if not ref:
+            return passages
+        later = [p for p in passages if (p.chunk.published or "")[:10] > ref]
+        return later or passages
+
     def _verify(self, text, passages, renumber, sentences, citations) -> Iterator[dict]:
         checked = self.checker.check(text, passages, renumber)
         for c in checked.citations:
@@ -196,8 +232,10 @@ class NewsRAG:
             yield {"event": "delta", "text": ("" if len(sentences) == 1 else " ") + render([s])}
 
 
-def _text_of(parts: list[tuple[str, list[int]]]) -> str:
-    return " ".join(t + "".join(f" [{n}]" for n in nums) for t, nums in parts)
+def _visible(text: str) -> str:
+    """Without zero-width and other format characters (a question of only those is empty)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Cs")
+                   or ch in "\n\t")
 
 
 def _reranker(settings: Settings):

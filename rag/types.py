@@ -167,6 +167,7 @@ class AnswerSentence:
     citations: tuple[int, ...]
     support: float = 0.0
     supported: bool = True
+    attached: bool = False  # the answerer gave no marker: the supporting passage was found
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def answer_to_dict(a: Answer, with_passages: bool = False) -> dict:
         "citations": [citation_to_dict(c) for c in a.citations],
         "sentences": [
             {"text": s.text, "citations": list(s.citations), "support": round(s.support, 3),
-             "supported": s.supported}
+             "supported": s.supported, "attached": s.attached}
             for s in a.sentences
         ],
         "query": a.query,

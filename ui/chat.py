@@ -36,12 +36,16 @@ CSS = """
 """
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")  # with <, >, & as entities: enough to stay literal
+# what GFM turns into a link by itself: scheme://, www., name@host (rendered the same as entities)
+_AUTOLINK = re.compile(r"(:)(?=//)|(?<=www)(\.)|(@)", re.IGNORECASE)
 _DOLLAR_BRACE = str.maketrans({"{": "&#123;", "}": "&#125;", "$": "&#36;"})
 
 
 def md_escape(text: str) -> str:
-    """Text shown literally by a Markdown renderer that also accepts HTML."""
-    return _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    """Text shown literally by a Markdown renderer that also accepts HTML: no markup, and no
+    link from a bare URL or address (only a source card's own article URL is a link)."""
+    text = _MD_SPECIAL.sub(r"\\\1", html.escape(text, quote=False))
+    return _AUTOLINK.sub(lambda m: f"&#{ord(m.group())};", text)
 
 
 def h(text: Any) -> str:

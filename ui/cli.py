@@ -3,38 +3,51 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rag.errors import NewsragError
 from rag.settings import Settings
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "demo" / "corpus"
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", dest="data_dir", help="index folder (default .newsrag)")
-    p.add_argument("--chroma-url", dest="chroma_url", help="a Chroma server, e.g. http://127.0.0.1:8000")
-    p.add_argument("--collection", help="Chroma collection name")
-    p.add_argument("--embedder", help="embedder name (minilm, minilm-int8)")
-    p.add_argument("--config", help="a TOML config file")
+def global_options() -> argparse.ArgumentParser:
+    """The options every command takes, before or after the command's name (`newsrag
+    --data-dir D ask ...` = `newsrag ask ... --data-dir D`). SUPPRESS keeps a subcommand's
+    unset option from overwriting the value given before the command."""
+    p = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    g = p.add_argument_group("global options (before or after the command)")
+    g.add_argument("--data-dir", dest="data_dir", help="index folder (default .newsrag)")
+    g.add_argument("--chroma-url", dest="chroma_url",
+                   help="a Chroma server, e.g. http://127.0.0.1:8000")
+    g.add_argument("--collection", help="Chroma collection name")
+    g.add_argument("--embedder", help="embedder name (minilm, minilm-int8)")
+    g.add_argument("--config", help="a TOML config file")
+    g.add_argument("-v", "--verbose", "--debug", dest="verbose", action="store_true",
+                   help="debug output, the model libraries' logs and progress bars included "
+                        "(also NEWSRAG_LOG_LEVEL=debug)")
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="newsrag", description="Ask the news, with citations.")
+    common = global_options()
+    parser = argparse.ArgumentParser(prog="newsrag", description="Ask the news, with citations.",
+                                     parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="add news files or folders to the index")
-    _common(p)
+    p = sub.add_parser("ingest", help="add news files or folders to the index", parents=[common])
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true")
 
-    p = sub.add_parser("ask", help="answer a question from the indexed news")
-    _common(p)
+    p = sub.add_parser("ask", help="answer a question from the indexed news", parents=[common])
     p.add_argument("question")
     p.add_argument("--json", action="store_true")
     p.add_argument("--source", action="append", help="only this outlet (repeatable)")
@@ -43,24 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--as-of", dest="as_of", help="resolve 'last week', 'latest' against this date")
     p.add_argument("--answerer", help="extractive | openai | llamacpp")
 
-    p = sub.add_parser("serve", help="serve the web chat, the JSON API and the widget")
-    _common(p)
+    p = sub.add_parser("serve", help="serve the web chat, the JSON API and the widget",
+                       parents=[common])
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--ingest-demo-if-empty", action="store_true", help=argparse.SUPPRESS)
 
-    p = sub.add_parser("stats", help="what is indexed")
-    _common(p)
+    p = sub.add_parser("stats", help="what is indexed", parents=[common])
     p.add_argument("--json", action="store_true")
     p.add_argument("--check", action="store_true", help="also verify Chroma and the catalog agree")
 
-    p = sub.add_parser("eval", help="evaluate retrieval, answers and grounding")
-    _common(p)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-
-    p = sub.add_parser("bench", help="benchmark ingest, queries and memory")
-    _common(p)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
+    # eval and bench parse their own options (`newsrag eval --help` shows them): everything
+    # that is not a global option is passed on, in order. No abbreviations here, so that
+    # `eval --data` stays eval's to refuse as ambiguous (--dataset or --data-dir)
+    for name, text in (("eval", "evaluate retrieval, answers and grounding"),
+                       ("bench", "benchmark ingest, queries and memory")):
+        sub.add_parser(name, help=text, parents=[common], add_help=False, allow_abbrev=False)
     return parser
 
 
@@ -73,6 +84,37 @@ def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     return Settings.load(flags, config_path=getattr(args, "config", None))
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to the sys.stderr of the moment (a test's capture included)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("newsrag: %(levelname)s: %(name)s: %(message)s"))
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def configure_logging(verbose: bool, env_level: str | None) -> int:
+    """newsrag's log level: debug with -v, else NEWSRAG_LOG_LEVEL, else warning. The model
+    libraries follow it (rag.embedders): their logs and progress bars only at debug."""
+    name = "debug" if verbose else (env_level or "warning").strip().lower()
+    if name not in LOG_LEVELS:
+        raise NewsragError(f"NEWSRAG_LOG_LEVEL={env_level!r} is not a log level. "
+                           f"Valid levels are: {', '.join(LOG_LEVELS)}")
+    level = getattr(logging, name.upper())
+    logger = logging.getLogger("newsrag")
+    logger.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    return level
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -82,11 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if args.command in ("eval", "bench"):  # their own options are parsed by their modules
-        args.rest = unknown + list(args.rest)
+    if args.command in ("eval", "bench"):
+        args.rest = unknown
     elif unknown:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
+        configure_logging(getattr(args, "verbose", False), os.environ.get("NEWSRAG_LOG_LEVEL"))
         return COMMANDS[args.command](args)
     except NewsragError as e:
         print(f"newsrag: error: {e}", file=sys.stderr)

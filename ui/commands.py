@@ -13,10 +13,9 @@ DEMO_CORPUS = Path(__file__).resolve().parent.parent / "demo" / "corpus"
 
 
 def format_answer(answer: Answer, width: int = 100) -> str:
-    """The answer, then its numbered sources with the supporting passage span."""
+    """The answer, then its numbered sources with the supporting passage span. An abstention
+    is the pipeline's own sentence ("The indexed news does not cover this."), printed as is."""
     lines = [textwrap.fill(answer.text, width)]
-    if answer.abstained:
-        lines[0] = "Not covered by the indexed news. " + lines[0]
     if answer.citations:
         lines += ["", "Sources:"]
     for c in answer.citations:
@@ -85,6 +84,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     url = f"http://{settings.host}:{settings.port}"
     print(f"newsrag: chat {url}/  API docs {url}/docs  embed {url}/embed\n"
           f"widget: <script src=\"{url}/widget.js\" async></script>")
+    # proxy_headers=False: uvicorn would believe X-Forwarded-For from loopback; the app reads
+    # it only from settings.trusted_proxies (ui/guard.py)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, proxy_headers=False)
     return 0

@@ -1,31 +1,44 @@
 """The one web server: JSON API under /api/, the widget, the embed page and the Gradio chat at /."""
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import os
-import threading
-import time
-from collections import deque
+import re
 from collections.abc import Iterator
 from datetime import date
 from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from rag.dates import LIMITS
 from rag.errors import AnswererError, EmptyIndexError, InvalidQuestionError, NewsragError
 from rag.settings import Settings
 from rag.types import answer_to_dict
+from ui.guard import (
+    PROXIED,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    BodyLimit,
+    Guard,
+    RateLimiter,
+    json_safe,
+    key_matches,
+    login_page,
+    new_session,
+    origin_allowed,
+    origin_message,
+    presented_key,
+)
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_HISTORY_TURNS = 20
@@ -58,6 +71,19 @@ class AskRequest(BaseModel):
     def _not_blank(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("the question is blank: ask something about the news")
+        return v
+
+    @field_validator("since", "until", "as_of", mode="before")
+    @classmethod
+    def _a_day(cls, v: Any) -> Any:
+        # pydantic would read a number as a unix time and "0000-01-01" without naming the limits;
+        # it turns a ValueError (not a TypeError) into a 422
+        if isinstance(v, (int, float)):
+            raise ValueError(  # noqa: TRY004
+                f"expected a day as YYYY-MM-DD ({LIMITS}), not a number")
+        if isinstance(v, str) and (m := re.match(r"\s*[+-]?(\d+)-", v)) and (
+                len(m.group(1)) > 4 or not int(m.group(1))):
+            raise ValueError(f"{v[:24]!r} is out of range: dates run from {LIMITS}")
         return v
 
     @model_validator(mode="after")
@@ -128,96 +154,9 @@ class AskResponse(BaseModel):
     timings_ms: dict[str, float]
 
 
-# --- guards: origin, API key, rate limit, body size --------------------------------------
-class RateLimiter:
-    """A sliding one-minute window per client, kept in this process only."""
-
-    def __init__(self, per_minute: int, window: float = 60.0):
-        self.per_minute, self.window = per_minute, window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, client: str) -> float | None:
-        """Count a request; None if allowed, else the seconds until one is allowed again."""
-        if self.per_minute <= 0:
-            return None
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.setdefault(client, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return max(0.1, hits[0] + self.window - now)
-            hits.append(now)
-            if len(self._hits) > 10_000:  # forget idle clients
-                for k in [k for k, v in self._hits.items() if not v or v[-1] <= now - self.window]:
-                    del self._hits[k]
-            return None
-
-    def message(self, retry: float) -> str:
-        return (f"Too many requests: the limit is {self.per_minute} questions per minute per "
-                f"client (counted per server process). Try again in {retry:.0f} s.")
-
-
-class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes under `prefix` gets a 413."""
-
-    def __init__(self, app: ASGIApp, limit: int, prefix: str = "/api/"):
-        self.app, self.limit, self.prefix = app, limit, prefix
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self.prefix):
-            return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return await self._reject(scope, receive, send)
-        seen, started, rejected = 0, False, False
-
-        async def counting_receive() -> Message:
-            nonlocal seen, rejected
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit and not rejected:
-                rejected = True
-                if not started:
-                    await self._reject(scope, receive, send)
-                return {"type": "http.disconnect"}  # the app stops reading; its reply is dropped
-            return message
-
-        async def guarded_send(message: Message) -> None:
-            nonlocal started
-            if rejected:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, counting_receive, guarded_send)
-        except Exception:
-            if not rejected:
-                raise
-
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"The request body is larger than {self.limit} bytes."
-        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
-
-
 def client_id(request: Request) -> str:
+    """The client's address (behind a trusted proxy: the one it forwarded, see ui.guard)."""
     return request.client.host if request.client else "unknown"
-
-
-def presented_key(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        return auth[7:].strip()
-    return request.headers.get("x-api-key")
-
-
-def same_origin(origin: str, request: Request) -> bool:
-    """The page calling is served by this server (as seen directly or through a proxy)."""
-    hosts = {request.headers.get(h, "").lower() for h in ("host", "x-forwarded-host")}
-    return urlsplit(origin).netloc.lower() in hosts - {""}
 
 
 # --- the app -----------------------------------------------------------------------------
@@ -238,22 +177,15 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
                     "comes from. The chat is at `/`, the widget script at `/widget.js`.")
     app.state.rag, app.state.settings, app.state.limiter = rag, settings, limiter
     allowed = set(settings.cors_origins)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    if allowed:  # added last = outermost, so that 413s and 429s also carry the CORS headers
-        app.add_middleware(
-            CORSMiddleware, allow_origins=sorted(allowed), allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key", "Authorization"], max_age=600)
 
     def check_origin(request: Request) -> None:
         origin = request.headers.get("origin")
-        if origin and origin not in allowed and "*" not in allowed and not same_origin(
-                origin, request):
-            raise HTTPException(403, f"Origin {origin} is not allowed: add it to "
-                                     "NEWSRAG_CORS_ORIGINS (comma-separated) on the server.")
+        if origin and not origin_allowed(origin, request.headers, allowed,
+                                         request.scope.get(PROXIED, False)):
+            raise HTTPException(403, origin_message(origin))
 
     def check_key(request: Request) -> None:
-        if settings.api_key and not hmac.compare_digest(
-                (presented_key(request) or "").encode(), settings.api_key.encode()):
+        if settings.api_key and not key_matches(presented_key(request.headers), settings.api_key):
             raise HTTPException(401, "Missing or wrong API key: send it in the X-API-Key "
                                      "header or as Authorization: Bearer KEY.",
                                 headers={"WWW-Authenticate": "Bearer"})
@@ -269,9 +201,25 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = json_safe(exc.errors())
         return JSONResponse(status_code=422, content={
-            "detail": "; ".join(_describe(e) for e in exc.errors()),
-            "errors": json.loads(json.dumps(exc.errors(), default=str))})
+            "detail": "; ".join(_describe(e) for e in errors), "errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, (UnicodeDecodeError, RecursionError)):
+            # FastAPI's "error parsing the body": the body is not JSON, like any other bad JSON
+            why = "not UTF-8 text" if isinstance(cause, UnicodeDecodeError) else "nested too deeply"
+            return JSONResponse(status_code=422,
+                                content={"detail": f"body: not valid JSON ({why})"})
+        return JSONResponse(status_code=exc.status_code, content={"detail": json_safe(exc.detail)},
+                            headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        return JSONResponse(status_code=500, content={"detail": "Internal error: it is logged."})
 
     @app.get("/api/health", tags=["api"])
     def health() -> dict[str, Any]:
@@ -316,14 +264,50 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
                                        "img-src 'self' data:; frame-ancestors *"})
 
+    @app.post("/chat/login", include_in_schema=False, dependencies=[Depends(check_origin)])
+    async def chat_login(request: Request) -> Any:
+        """The chat page's key prompt posts here; the right key earns a session cookie."""
+        home = request.scope.get("root_path", "") + "/"
+        if not settings.api_key or settings.chat_auth != "key":
+            return RedirectResponse(home, status_code=303)
+        retry = limiter.hit(client_id(request))
+        if retry is not None:
+            raise HTTPException(429, limiter.message(retry),
+                                headers={"Retry-After": str(int(retry + 0.999))})
+        form = parse_qs((await request.body()).decode("utf-8", "replace"))
+        if not key_matches((form.get("key") or [""])[0], settings.api_key):
+            return login_page(request.scope.get("root_path", ""), "That is not the key.")
+        response = RedirectResponse(home, status_code=303)
+        response.set_cookie(SESSION_COOKIE, new_session(settings.api_key),
+                            max_age=SESSION_SECONDS, path=home, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https")
+        return response
+
+    @app.get("/chat/logout", include_in_schema=False)
+    def chat_logout(request: Request) -> RedirectResponse:
+        home = request.scope.get("root_path", "") + "/"
+        response = RedirectResponse(home, status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path=home)
+        return response
+
+    own = {route.path for route in app.routes}  # the JSON API, pages, docs: their own checks
+    fn_indices: list[int] = []
     if chat:
         import gradio as gr
 
         from ui.chat import CSS, build_chat
 
         blocks = build_chat(rag, settings, limiter)
+        fn_indices = list(blocks.fns)
         app = gr.mount_gradio_app(app, blocks, path="/", footer_links=[], ssr_mode=False,
-                                  show_error=True, css=CSS)
+                                  show_error=True, css=CSS, mcp_server=False)
+    # innermost first: the guard sees bodies already size-limited; CORS headers go on every reply
+    app.add_middleware(Guard, settings=settings, own=own, fn_indices=fn_indices)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if allowed:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=sorted(allowed), allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization"], max_age=600)
     return app
 
 

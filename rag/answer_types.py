@@ -1,0 +1,128 @@
+"""Does a sentence hold an answer of the kind a question asks for, that the question itself does
+not already contain? (A person for "who", a number with its unit for "how much", ...)"""
+from __future__ import annotations
+
+import re
+
+from rag.facts import dates, names, numbers
+from rag.question import Question
+from rag.text import stem, words
+
+_TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\bnoon\b|\bmidnight\b|"
+                   r"\b(?:19|20)\d{2}\b|\b(?:yesterday|today|tonight|tomorrow|this week|"
+                   r"next week|last week|next month|next year|later this year)\b", re.I)
+_CAUSE = re.compile(r"\b(because|due to|owing to|as a result|after|following|amid|over "
+                    r"(?:concerns|fears|claims)|citing|caused by|blamed|the reason|so that|"
+                    r"in order to|since|prompted|led to|triggered|after it|in response to|"
+                    r"to protest|to avoid|for failing)\b", re.I)
+_OUTCOME = re.compile(r"\b(voted|vote of|\d+\s?(?:to|-|–)\s?\d+|unanimous(?:ly)?|approved|"
+                      r"rejected|accepted|ratified|passed|defeated|ended|won|lost|agreed|"
+                      r"ruled|decided|backed|endorsed|overturned|upheld|acquitted|convicted|"
+                      r"sentenced|settled|reacted|welcomed|condemned|criticised|criticized|"
+                      r"praised|called|resigned|signed|returned|resumed|in favour|in favor|"
+                      r"against)\b", re.I)
+_PLACE_CUE = re.compile(r"\b(?:in|at|near|from|to|across|outside|inside|off)\s+(?:the\s+)?"
+                        r"([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)*)")
+_QUANT_UNITS = {
+    "share": {"percent"}, "percentage": {"percent"}, "percent": {"percent"},
+    "proportion": {"percent"}, "fraction": {"percent"},
+    "much": {"dollar", "euro", "pound", "yen", "million", "billion", "percent", "litre", "tonne"},
+    "cost": {"dollar", "euro", "pound", "yen", "million", "billion"},
+    "price": {"dollar", "euro", "pound", "yen"},
+    "long": {"day", "week", "month", "year", "hour", "minute", "second", "km", "mile", "m"},
+    "far": {"km", "mile", "m"}, "old": {"year"},
+}
+
+
+def _question_words(q: Question) -> set[str]:
+    return {stem(w) for w in words(q.text)} | {w for w in words(q.text)}
+
+
+def _new(items, q: Question) -> list[str]:
+    seen = _question_words(q)
+    return [x for x in items if x not in seen and stem(x) not in seen]
+
+
+def quantity_wanted(q: Question) -> set[str]:
+    """The units a quantity question expects ("what share" -> percent), empty when any."""
+    low = q.text.lower()
+    for cue, units in _QUANT_UNITS.items():
+        if re.search(rf"\b(how|what) {cue}\b", low) or (cue in ("cost", "price") and cue in low):
+            return units
+    return set()
+
+
+def answer_strength(q: Question, sentence: str) -> float:
+    """0 (no answer of the asked kind) .. 1 (a clear one), new to the question."""
+    kind = q.kind
+    if kind == "quantity":
+        qnums = {v for v, _ in numbers(q.text)}
+        found = [(v, u) for v, u in numbers(sentence) if v not in qnums]
+        if not found:
+            return 0.0
+        wanted = quantity_wanted(q)
+        if q.focus:  # "how many drivers": a number that counts drivers
+            counted = re.search(r"\d[\d,.]*\s+(?:\w+\s+){0,2}?" + re.escape(stem(q.focus)),
+                                sentence.lower())
+            return 1.0 if counted else 0.6
+        if not wanted:
+            return 1.0
+        if any(u in wanted or (v.split(" ")[-1] in wanted) for v, u in found):
+            return 1.0
+        low = sentence.lower()
+        if "percent" in wanted and "%" in sentence:
+            return 1.0
+        if "year" in wanted and re.search(r"\baged?\b|year-old", low):
+            return 1.0
+        return 0.4
+    if kind == "when":
+        found = _new(dates(sentence), q)
+        times = [m.group().lower() for m in _TIME.finditer(sentence)]
+        times = [t for t in times if t not in q.text.lower()]
+        return 1.0 if found or times else 0.0
+    if kind == "who":
+        found = _new(names(sentence), q)
+        return 1.0 if len(found) >= 2 else 0.6 if found else 0.0
+    if kind == "where":
+        places = [m.group(1) for m in _PLACE_CUE.finditer(sentence)]
+        found = _new([w.lower() for p in places for w in p.split()], q)
+        if found:
+            return 1.0
+        return 0.5 if _new(names(sentence), q) else 0.0
+    if kind == "why":
+        return 1.0 if _CAUSE.search(sentence) else 0.0
+    if kind == "outcome":
+        return 1.0 if _OUTCOME.search(sentence) else 0.0
+    if kind == "acronym":
+        return 1.0 if expansion(q.acronym, sentence) else 0.0
+    if kind == "which":
+        found = _new(names(sentence), q)
+        quoted = re.search(r"[“\"‘][^”\"’]{2,60}[”\"’]", sentence)
+        codes = _new([w for w in words(sentence) if re.fullmatch(r"[a-z]*\d+[a-z]+|[a-z]+\d+\w*",
+                                                                 w)], q)
+        return 1.0 if found or quoted or codes else 0.2
+    return 0.5  # event / other: any informative sentence
+
+
+def expansion(acronym: str, sentence: str) -> str:
+    """The words an acronym stands for, when the sentence spells them out:
+    "the Port Safety League (PSL)" -> "Port Safety League"."""
+    if not acronym or acronym not in sentence:
+        return ""
+    toks = re.findall(r"[A-Za-z][\w'’\-]*", sentence)
+    letters = acronym.lower()
+    n = len(letters)
+    for i in range(len(toks)):
+        # the initials of consecutive capitalised words (small words like "of" may sit between)
+        picked, j = [], i
+        while j < len(toks) and len(picked) < n:
+            w = toks[j]
+            if w[0].isupper():
+                picked.append(w)
+            elif w.lower() not in ("of", "for", "and", "the", "on", "in", "de", "&"):
+                break
+            j += 1
+        if len(picked) == n and "".join(w[0] for w in picked).lower() == letters:
+            if toks[i] != acronym:
+                return " ".join(toks[i:j])
+    return ""

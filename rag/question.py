@@ -1,0 +1,109 @@
+"""What a question asks for: its kind (who, where, when, how much, why, which thing, how it
+ended, what happened), the terms it is about, and its parts when it asks two things."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from rag.text import content_words
+
+KINDS = ("who", "where", "when", "quantity", "why", "which", "outcome", "event", "acronym",
+         "other")
+
+_RULES: list[tuple[str, re.Pattern]] = [
+    ("acronym", re.compile(r"\bwhat (?:does|do|did) (?P<acro>[A-Z][A-Za-z.&]{1,9}) stand for\b|"
+                           r"\bwhat is (?:the )?(?P<acro2>[A-Z]{2,8}) short for\b")),
+    ("quantity", re.compile(r"\bhow (?:much|many|long|far|old|big|large|high|tall|deep|fast|"
+                            r"often|heavy)\b|\bwhat (?:share|percentage|percent|proportion|"
+                            r"fraction|number|amount|price|sum|figure|rate|level|age)\b|"
+                            r"\bwhat (?:was|is|were|will) the (?:cost|price|total|number|toll|"
+                            r"score|size|value|amount|share|rate|level)\b|\bby how much\b|"
+                            r"\bhow much\b", re.I)),
+    ("when", re.compile(r"\bwhen\b|\bwhat (?:year|day|date|time|month|week)\b|"
+                        r"\bwhich (?:year|day|date|month)\b|\bwhat time\b", re.I)),
+    ("where", re.compile(r"\bwhere\b|\bwhat (?:country|city|state|town|place|region|nation|"
+                         r"continent|county|venue|island|park)\b|\bwhich (?:country|city|state|"
+                         r"town|place|region|nation|continent|county|venue|island|park|port)\b|"
+                         r"\bin which (?:country|city|state|town)\b", re.I)),
+    ("why", re.compile(r"\bwhy\b|\bwhat (?:caused|led to|prompted|triggered|was the reason)\b|"
+                       r"\bfor what reason\b|\bwhat is behind\b", re.I)),
+    ("who", re.compile(r"\bwho(?:m|se)?\b|\bwhich (?:person|man|woman|official|company|firm|"
+                       r"organisation|organization|group|union|team|agency|politician|player|"
+                       r"leader|minister|executive|actor|singer|star)\b|\bwhat (?:company|firm|"
+                       r"organisation|organization|group|agency|team)\b", re.I)),
+    ("outcome", re.compile(r"\bhow did (?:.+?) (?:vote|end|react|respond|go|turn out|finish|"
+                           r"rule|decide|fare)\b|\bhow (?:was|were) (?:.+?) (?:received|"
+                           r"resolved|settled)\b|\bwhat (?:was|were) the (?:result|outcome|"
+                           r"verdict|vote|ruling|decision)\b|\bwhat did (?:.+?) (?:decide|rule|"
+                           r"agree)\b|\bwhat was decided\b", re.I)),
+    ("event", re.compile(r"\bwhat (?:happened|has happened|is happening|is the latest|"
+                         r"'s the latest|came next|happened next)\b|\bthe latest\b|"
+                         r"\bany news\b|\bwhat(?:'s| is) new\b|\bupdate on\b", re.I)),
+    ("which", re.compile(r"\bwhich\b|\bwhat (?:\w+ )?(?:is|was|are|were|will|did|does|do|has|"
+                         r"have)\b|\bwhat\b", re.I)),
+]
+
+# questions that ask for the course of a story, newest first, each sentence dated
+_STORY = re.compile(r"\b(latest|most recent|newest|what happened|what has happened|"
+                    r"what is happening|since|so far|update|next|after that|then|anymore|"
+                    r"now|currently|still)\b", re.I)
+NEXT = re.compile(r"\b(next|after that|since then|afterwards|then|later|subsequently|"
+                   r"what followed|what came of)\b", re.I)
+_PART_SPLIT = re.compile(r"\s*(?:,\s*and|;\s*and|;|\?\s+and|,?\s+and\s+(?=(?:who|what|when|"
+                         r"where|why|how|which)\b))\s*", re.I)
+_FOCUS = re.compile(r"\b(?:which|what)\s+((?:[a-z]+\s+){0,2}?[a-z]+?)\s+(?:is|was|are|were|"
+                    r"will|did|does|do|has|have|had|can|could|would|should)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    kind: str
+    terms: tuple[str, ...]  # content words, in order
+    story: bool = False  # asks for a story's course: newest first, dated
+    next: bool = False  # asks what came after an earlier turn's news
+    focus: str = ""  # the noun of "which X" / "what X"
+    acronym: str = ""  # the letters of "what does X stand for"
+
+    @property
+    def wants_new_facts(self) -> bool:
+        return self.kind not in ("event", "other", "why")
+
+
+def kind_of(text: str) -> tuple[str, re.Match | None]:
+    """The kind the question's first asking phrase names ("What was the vote when ..." asks
+    for an outcome, not a date); rules earlier in the list win a tie."""
+    found = [(m.start(), i, kind, m) for i, (kind, rule) in enumerate(_RULES)
+             if (m := rule.search(text))]
+    if not found:
+        return "other", None
+    _, _, kind, m = min(found, key=lambda f: (f[0], f[1]))
+    return kind, m
+
+
+def analyse(text: str) -> Question:
+    kind, m = kind_of(text)
+    acronym = ""
+    if kind == "acronym" and m is not None:
+        acronym = (m.group("acro") or m.group("acro2") or "").replace(".", "")
+    focus = ""
+    if kind == "which" and (f := _FOCUS.search(text)):
+        focus = f.group(1).lower()
+    elif kind == "quantity" and (f := re.search(r"\bhow many ([a-z]+)", text, re.I)):
+        focus = f.group(1).lower()
+    return Question(
+        text=text, kind=kind, terms=tuple(dict.fromkeys(content_words(text))),
+        story=bool(_STORY.search(text)) and kind in ("event", "other", "outcome", "which"),
+        next=bool(NEXT.search(text)), focus=focus, acronym=acronym,
+    )
+
+
+def parts(text: str) -> list[str]:
+    """A question in two parts ("how long did it last, and what did X cost?") -> its parts;
+    one question -> [text]. A part must ask something on its own."""
+    pieces = [p.strip(" ,;?") for p in _PART_SPLIT.split(text) if p and p.strip(" ,;?")]
+    asking = [p for p in pieces if re.match(r"(who|whom|whose|what|when|where|why|how|which|"
+                                            r"did|does|is|are|was|were)\b", p, re.I)]
+    if len(pieces) < 2 or len(asking) < 2 or len(asking) != len(pieces):
+        return [text]
+    return [p + "?" for p in pieces]
