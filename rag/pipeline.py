@@ -1,6 +1,7 @@
 """NewsRAG: the one entry point: retrieve, answer, check citations, stream."""
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from datetime import date, datetime, timezone
@@ -212,9 +213,12 @@ class NewsRAG:
         the previous turn was about (all of them when none is newer)."""
         if not NEXT.search(question):
             return passages
+        # the previous turn's story: the article its answer came from (question and answer)
+        asked, replied = history[-1]
+        said = re.sub(r"\[\d+\]", " ", replied) if NOT_COVERED not in replied else ""
         previous = self.retriever.retrieve(
-            history[-1][0], k=1, filters=make_filters(None, None, None),
-            dates=resolve(history[-1][0], as_of), as_of=as_of).passages
+            f"{asked} {said}"[:2000], k=3, filters=make_filters(None, None, None),
+            dates=resolve(asked, as_of), as_of=as_of).passages
         ref = (previous[0].chunk.published or "")[:10] if previous else ""
         if not ref:
             return passages

@@ -203,7 +203,7 @@ def login_page(root_path: str = "", message: str = "") -> HTMLResponse:
 def json_safe(value: Any) -> Any:
     """Error content any JSON encoder takes: lone surrogates replaced, NaN and inf as text."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, bytes):
@@ -217,12 +217,13 @@ def json_safe(value: Any) -> Any:
     return json_safe(str(value))
 
 
-def strict_json_problem(body: bytes) -> str | None:
-    """Why a body is not strict JSON (UTF-8, no NaN or Infinity, no lone surrogates), or None."""
+def strict_json(body: bytes) -> Any:
+    """The body as JSON, strictly: UTF-8, no NaN or Infinity, no lone surrogates; a ValueError
+    says what is wrong."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
-        return f"body: not UTF-8 text (byte {e.start})"
+        raise ValueError(f"body: not UTF-8 text (byte {e.start})") from None
 
     def constant(name: str) -> Any:
         raise ValueError(f"{name} is not a JSON number")
@@ -230,9 +231,9 @@ def strict_json_problem(body: bytes) -> str | None:
     try:
         data = json.loads(text, parse_constant=constant)
     except RecursionError:
-        return "body: not valid JSON (nested too deeply)"
+        raise ValueError("body: not valid JSON (nested too deeply)") from None
     except ValueError as e:
-        return f"body: not valid JSON ({e})"
+        raise ValueError(f"body: not valid JSON ({e})") from None
     stack = [data]
     while stack:
         item = stack.pop()
@@ -240,13 +241,14 @@ def strict_json_problem(body: bytes) -> str | None:
             try:
                 item.encode("utf-8")
             except UnicodeEncodeError:
-                return "body: a string holds a lone surrogate (\\ud800-\\udfff), not a character"
+                raise ValueError("body: a string holds a lone surrogate (\\ud800-\\udfff), "
+                                 "not a character") from None
         elif isinstance(item, dict):
             stack.extend(item.keys())
             stack.extend(item.values())
         elif isinstance(item, list):
             stack.extend(item)
-    return None
+    return data
 
 
 # --- the guard -------------------------------------------------------------------------------
@@ -303,10 +305,11 @@ class Guard:
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        problem = strict_json_problem(body) if body else None
-        if problem is None and scope["path"] == "/gradio_api/queue/join":
-            problem = self._fn_problem(json.loads(body) if body else None)
-        if problem:
+        try:
+            data = strict_json(body) if body else None
+        except ValueError as e:
+            return await self._refuse(scope, receive, send, 422, str(e))
+        if scope["path"] == "/gradio_api/queue/join" and (problem := self._fn_problem(data)):
             return await self._refuse(scope, receive, send, 422, problem)
         sent = False
 

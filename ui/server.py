@@ -218,7 +218,7 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+        # Starlette re-raises after this reply, so the server logs the traceback
         return JSONResponse(status_code=500, content={"detail": "Internal error: it is logged."})
 
     @app.get("/api/health", tags=["api"])

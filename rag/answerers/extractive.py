@@ -24,10 +24,13 @@ from rag.types import Passage
 
 # how the evidence is weighed (chosen on the demo questions and the RealTime QA dev set,
 # docs/eval/README.md "The extractive answerer")
-W_TERMS, W_CONTEXT, W_TITLE, W_MEANING, W_RANK, W_DENSE = 0.45, 0.15, 0.1, 0.35, 0.08, 0.1
+W_TERMS, W_CONTEXT, W_TITLE, W_MEANING, W_RANK, W_DENSE = 0.45, 0.15, 0.1, 0.5, 0.08, 0.1
 W_KIND = 0.45  # how much of a sentence's score depends on holding an answer of the asked kind
+W_LEAD, LEAD_CHARS = 0.15, 400
 EMBED_CANDIDATES = 24  # sentences compared in meaning with the question, per question
-MAX_WORDS = 90
+MAX_WORDS = 110
+ADD_FRACTION, ADD_LEX = 0.3, 0.0  # a further sentence: this close to the lead, this many terms
+MAX_MISSING = 0.6  # of the question's weight, absent from every passage: not answered
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class ExtractiveAnswerer:
         doc_freq: Callable[[Sequence[str]], dict[str, int]] | None = None,
         total_docs: Callable[[], int] | None = None,
         max_sentences: int = 3,
-        min_score: float = 0.25,
+        min_score: float = 0.15,
     ):
         self.embed = embed
         self.doc_freq = doc_freq
@@ -119,20 +122,42 @@ class ExtractiveAnswerer:
             return []
         cands = self._by_meaning(question, cands)
         best = cands[0]
-        if not self._answers(best, passages):
+        if not self._answers(q, best, passages):
             return []
         limit = limit or self.max_sentences
+        if q.story:
+            return self._story(cands, limit)
         picked = [best]
         n_words = len(best.text.split())
-        pool = cands[1:]
-        if q.story:  # a story's course: the best sentence of each other article first
-            pool.sort(key=lambda c: (c.article in {p.article for p in picked}, -c.score))
-        for c in pool:
+        for c in cands[1:]:
             if len(picked) >= limit:
                 break
-            if c.score < 0.7 * best.score or c.lexical < 0.2:
+            if c.score < ADD_FRACTION * best.score or c.lexical < ADD_LEX:
                 continue
             if n_words + len(c.text.split()) > MAX_WORDS:
+                continue
+            if any(_overlap(c.text, p.text) > 0.6 for p in picked):
+                continue
+            picked.append(c)
+            n_words += len(c.text.split())
+        return picked
+
+    def _story(self, cands: list[Candidate], limit: int) -> list[Candidate]:
+        """A story's course: the best sentence of each relevant article, newest first (the
+        answerer then dates each one)."""
+        best_of: dict[str, Candidate] = {}
+        for c in cands:
+            best_of.setdefault(c.article, c)
+        top = cands[0]
+        relevant = [c for c in best_of.values()
+                    if c is top or (c.score >= 0.6 * top.score and c.lexical >= 0.2)]
+        relevant.sort(key=lambda c: (c.published or "")[:10], reverse=True)
+        picked: list[Candidate] = []
+        n_words = 0
+        for c in relevant:
+            if len(picked) >= limit:
+                break
+            if picked and n_words + len(c.text.split()) > MAX_WORDS:
                 continue
             if any(_overlap(c.text, p.text) > 0.6 for p in picked):
                 continue
@@ -153,7 +178,7 @@ class ExtractiveAnswerer:
         w = self.weights(terms)
         stemmed: dict[str, float] = {}
         for t in terms:
-            stemmed[stem(t)] = max(stemmed.get(stem(t), 0.0), w[t])
+            stemmed[_norm(t)] = max(stemmed.get(_norm(t), 0.0), w[t])
         total = sum(stemmed.values())
         q_stems = set(stemmed) | {stem(x) for x in words(q.text)}
         out: list[Candidate] = []
@@ -166,10 +191,11 @@ class ExtractiveAnswerer:
             in_dates = when is not None and _within(p.chunk.published, when)
             prev_lex = 0.0
             for a, b in sentence_spans(text):
+                a += _dateline_length(text[a:b])
                 s = text[a:b]
                 toks = words(s)
-                have = {stem(x) for x in toks}
-                hits = [k for k in stemmed if k in have]
+                have = _stems(toks)
+                hits = [k for k in stemmed if _held(k, have)]
                 lex = sum(stemmed[k] for k in hits) / total
                 context, prev_lex = prev_lex, lex
                 if in_dates:
@@ -184,6 +210,9 @@ class ExtractiveAnswerer:
                 kind = answer_strength(q, s)
                 rel = (W_TERMS * lex + W_CONTEXT * context + W_TITLE * title_lex
                        + W_RANK / n + W_DENSE * dense)
+                if q.story and p.chunk.start + a < LEAD_CHARS:
+                    # a story's news is in its article's first sentences
+                    rel += W_LEAD * (1 - (p.chunk.start + a) / LEAD_CHARS)
                 out.append(Candidate(n, s, lex, _score(rel, kind, novelty), len(hits), kind,
                                      novelty, p.chunk.published, p.chunk.article_id, rel))
         out.sort(key=lambda c: -c.score)
@@ -203,13 +232,40 @@ class ExtractiveAnswerer:
         head.sort(key=lambda c: -c.score)
         return head + tail
 
-    def _answers(self, best: Candidate, passages: Sequence[Passage]) -> bool:
-        """The relevance gate: enough of the question's weight, in a passage close in meaning."""
-        dense = [p.scores.get("dense") for p in passages]
+    def _answers(self, q: Question, best: Candidate, passages: Sequence[Passage]) -> bool:
+        """The relevance gate: enough of the question's weight, in a passage close in meaning,
+        and no rare word of the question missing from the lead's passage ("How much will the
+        Orrin Valley *motorway* cost?" when only a tunnel is in the news)."""
+        p = passages[best.passage - 1]
+        if q.kind == "acronym" and best.kind >= 1.0:
+            return True  # the passage spells the letters out
+        dense = [x.scores.get("dense") for x in passages]
         closeness = (min(1.0, max(d or 0.0 for d in dense) / 0.5)
                      if any(d is not None for d in dense) else 1.0)
         enough_terms = best.matched >= 2 or (best.lexical >= 0.4 and closeness >= 0.8)
-        return best.lexical * closeness >= self.min_score and enough_terms
+        if best.lexical * closeness < self.min_score or not enough_terms:
+            return False
+        return self.missing_share(q, passages) <= MAX_MISSING
+
+    def missing_share(self, q: Question, passages: Sequence[Passage]) -> float:
+        """The rarity-weighted share of the question's words that no given passage (nor its
+        headline) holds; 1.0 when one of them is a word the index holds nowhere at all: the
+        news cannot answer a question about a thing it never mentions."""
+        terms = [t for t in q.terms if not t.isdigit()]
+        if not terms:
+            return 0.0
+        w = self.weights(terms)
+        have = _stems(words(" ".join(p.chunk.text + " " + p.chunk.title for p in passages)))
+        by_stem: dict[str, float] = {}
+        for t in terms:
+            k = _norm(t)
+            by_stem[k] = max(by_stem.get(k, 0.0), w[t])
+        missing = [k for k in by_stem if not _held(k, have)]
+        if self.doc_freq and any(len(k) >= 4 for k in missing):
+            df = self.doc_freq([t for t in terms if _norm(t) in missing])
+            if any(df.get(t, 0) == 0 and len(t) >= 4 for t in terms if _norm(t) in missing):
+                return 1.0
+        return sum(by_stem[k] for k in missing) / (sum(by_stem.values()) or 1.0)
 
 
 def _answer_like(sentence: str, toks: list[str], title: str) -> bool:
@@ -223,6 +279,37 @@ def _answer_like(sentence: str, toks: list[str], title: str) -> bool:
     if not ends and (len(toks) < 12 or "\n" in sentence.strip()):
         return False  # a headline, a menu line, a list of links
     return True
+
+
+_DATELINE = re.compile(r"^[A-Z][A-Z .,'’\-]+,\s+\w{3,9}\.?\s+\d{1,2}\s+\([^)]{2,40}\)\s+[—–-]+\s+")
+
+
+def _norm(word: str) -> str:
+    """A word's stem for matching: no possessive, -ize read as -ise ("authorize")."""
+    word = re.sub(r"['’]s$", "", word)
+    return stem(re.sub(r"iz(e|es|ed|ing|ation)$", r"is\1", word))
+
+
+def _held(key: str, have: set[str]) -> bool:
+    """A question word is in a text: "first-year" also when "first" and "year" are."""
+    return key in have or ("-" in key and all(_norm(y) in have for y in key.split("-") if y))
+
+
+def _stems(toks: list[str]) -> set[str]:
+    """Stems of the words, with possessives dropped and hyphenated words also read in parts
+    ("Calder's" matches "Calder", "pre-strike" matches "strike")."""
+    out = set()
+    for x in toks:
+        out.add(_norm(x))
+        if "-" in x:
+            out.update(_norm(y) for y in x.split("-") if y)
+    return out
+
+
+def _dateline_length(sentence: str) -> int:
+    """'PORT CALDER, Nov 3 (Northern Wire) — ' opening a wire story: not part of the answer."""
+    m = _DATELINE.match(sentence)
+    return m.end() if m else 0
 
 
 def _within(published: str | None, span: DateRange) -> bool:

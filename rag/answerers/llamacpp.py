@@ -1,12 +1,13 @@
 """A local GGUF model through llama-cpp-python (the optional `llamacpp` extra)."""
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from rag.answerers.base import build_messages
-from rag.errors import ConfigError, MissingDependencyError
+from rag.errors import AnswererError, ConfigError, MissingDependencyError
 from rag.settings import Settings
 from rag.types import Passage
 
@@ -22,13 +23,19 @@ class LlamaCppAnswerer:
             raise MissingDependencyError("llama-cpp-python", "llamacpp") from None
         if not Path(model_path).is_file():
             raise ConfigError(f"GGUF model {model_path!r} does not exist")
-        self.llm = Llama(model_path=model_path, n_ctx=context_tokens + 1024, n_threads=n_threads,
-                         verbose=False)
+        try:
+            self.llm = Llama(model_path=model_path, n_ctx=context_tokens + 1024,
+                             n_threads=n_threads, verbose=False)
+        except ValueError as e:  # llama-cpp-python's "Failed to load model from file"
+            raise ConfigError(f"Cannot load the GGUF model {model_path!r}: {e}") from None
+        # one llama.cpp context serves one generation at a time (the server streams from
+        # several threads): concurrent calls would corrupt its state
+        self._lock = threading.Lock()
         self.context_tokens = context_tokens
         self.encoding = encoding
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "LlamaCppAnswerer":
+    def from_settings(cls, s: Settings) -> LlamaCppAnswerer:
         if not s.llamacpp_model_path:
             raise ConfigError("The llamacpp answerer needs llamacpp_model_path "
                               "(NEWSRAG_LLAMACPP_MODEL_PATH): a .gguf file")
@@ -38,7 +45,12 @@ class LlamaCppAnswerer:
                history: Sequence[tuple[str, str]] = ()) -> Iterator[str]:
         messages, _ = build_messages(question, passages, as_of=as_of, history=history,
                                      budget_tokens=self.context_tokens, encoding=self.encoding)
-        for chunk in self.llm.create_chat_completion(messages=messages, stream=True, temperature=0):
-            piece = chunk["choices"][0].get("delta", {}).get("content")
-            if piece:
-                yield piece
+        with self._lock:
+            try:
+                for chunk in self.llm.create_chat_completion(messages=messages, stream=True,
+                                                             temperature=0):
+                    piece = chunk["choices"][0].get("delta", {}).get("content")
+                    if piece:
+                        yield piece
+            except (ValueError, RuntimeError) as e:  # e.g. the prompt exceeds the context
+                raise AnswererError(f"The local model failed: {e}") from None

@@ -32,7 +32,7 @@ def demo_settings(tmp_path_factory):
     settings = Settings(data_dir=tmp_path_factory.mktemp("newsrag"))
     index, report = open_eval_index(DEMO / "corpus", settings)
     index.close()
-    assert report.ingested == 28 and sum(report.duplicates.values()) == 1
+    assert report.ingested == 36 and sum(report.duplicates.values()) == 1
     return settings
 
 
@@ -66,8 +66,8 @@ def test_gold_documents_resolve_through_dedup(demo_settings):
 
 def test_demo_run(real_run, tmp_path):
     m = real_run["metrics"]
-    assert real_run["index"]["reused"] and real_run["index"]["articles"] == 28
-    assert m["retrieval_doc"]["questions"] == 27
+    assert real_run["index"]["reused"] and real_run["index"]["articles"] == 36
+    assert m["retrieval_doc"]["questions"] == 41
     assert m["retrieval_doc"]["recall@10"] >= 0.8
     assert m["answers"]["contains_gold"] >= 0.5
     assert m["judge_check"]["pairs"] == 0  # the demo questions give no gold evidence

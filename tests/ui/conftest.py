@@ -1,6 +1,8 @@
-"""UI fixtures: a real demo index (plus the hostile article), the app on uvicorn, Chromium."""
+"""UI fixtures: a real demo index (plus the hostile article), the app on uvicorn, Chromium;
+helpers that call the chat's Gradio queue and read strict JSON."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -14,6 +16,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -55,6 +58,47 @@ def client(make_app: Callable[..., FastAPI]) -> Iterator[TestClient]:
         yield c
 
 
+# --- talking to the chat's Gradio routes as a client would --------------------------------
+MEDIATOR = "Who was appointed to mediate the Port Calder transit strike?"
+
+
+def respond_data(question: str = MEDIATOR, as_of: str = "2026-11-24") -> list[Any]:
+    """The chat's `respond` inputs: question, chat, pairs, outlets, since, until, as_of."""
+    return [question, [], [], [], "", "", as_of]
+
+
+def respond_index(c: httpx.Client, headers: dict[str, str] | None = None) -> int:
+    """The fn_index of the chat's `respond`, from the running app's config."""
+    deps = c.get("/config", headers=headers or {}).json()["dependencies"]
+    return next(d["id"] for d in deps if d["api_name"] == "respond")
+
+
+def queue_result(c: httpx.Client, fn_index: int, data: list[Any], headers: dict[str, str],
+                 session: str = "probe") -> tuple[int, str]:
+    """Join the queue, then read the session's event stream to the end: (join status, text).
+    `c` is a TestClient or an httpx.Client on a live server."""
+    joined = c.post("/gradio_api/queue/join", headers=headers,
+                    json={"data": data, "fn_index": fn_index, "session_hash": session})
+    if joined.status_code != 200:
+        return joined.status_code, joined.text
+    text = []
+    with c.stream("GET", f"/gradio_api/queue/data?session_hash={session}",
+                  headers=headers) as r:
+        for line in r.iter_lines():
+            text.append(line)
+            if '"msg":"process_completed"' in line.replace(" ", "") or "close_stream" in line:
+                break
+    return 200, "\n".join(text)
+
+
+def strict_json(r: httpx.Response) -> Any:
+    """The body parsed as strict JSON (no NaN or Infinity)."""
+    def constant(name: str) -> Any:
+        raise ValueError(name)
+
+    return json.loads(r.content.decode("utf-8"), parse_constant=constant)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -62,14 +106,16 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """A real uvicorn serving an app on a loopback port, in a thread."""
+    """A real uvicorn serving an app on a loopback port, in a thread, started as `newsrag serve`
+    starts it (proxy headers left to the app)."""
 
     def __init__(self, app: FastAPI, port: int):
         import uvicorn
 
         self.port, self.url = port, f"http://127.0.0.1:{port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
-                                                    log_level="warning", lifespan="on"))
+                                                    log_level="warning", lifespan="on",
+                                                    proxy_headers=False))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self) -> Self:

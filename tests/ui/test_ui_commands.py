@@ -64,6 +64,7 @@ def test_serve_ingests_the_demo_only_when_empty(tmp_path: Path, capsys, monkeypa
     code, out, _ = run(capsys, *argv)
     assert code == 0 and "ingesting the demo corpus" in out and "ingested 1 articles" in out
     assert served[0]["host"] == "127.0.0.1" and served[0]["port"] == 8123
+    assert served[0]["proxy_headers"] is False  # X-Forwarded-For: the app's trusted_proxies only
     assert {r.path for r in served[0]["app"].routes} >= {"/api/ask", "/widget.js", "/embed"}
     assert '<script src="http://127.0.0.1:8123/widget.js" async></script>' in out
     code, out, _ = run(capsys, *argv)  # not empty any more: no second ingest
