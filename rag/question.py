@@ -11,8 +11,8 @@ KINDS = ("who", "where", "when", "quantity", "why", "which", "outcome", "event",
          "other")
 
 _RULES: list[tuple[str, re.Pattern]] = [
-    ("acronym", re.compile(r"\bwhat (?:does|do|did) (?P<acro>[A-Z][A-Za-z.&]{1,9}) stand for\b|"
-                           r"\bwhat is (?:the )?(?P<acro2>[A-Z]{2,8}) short for\b")),
+    ("acronym", re.compile(r"\b[Ww]hat (?:does|do|did) (?P<acro>[A-Z][A-Za-z.&]{1,9}) stand for\b|"
+                           r"\b[Ww]hat is (?:the )?(?P<acro2>[A-Z]{2,8}) short for\b")),
     ("quantity", re.compile(r"\bhow (?:much|many|long|far|old|big|large|high|tall|deep|fast|"
                             r"often|heavy)\b|\bwhat (?:share|percentage|percent|proportion|"
                             r"fraction|number|amount|price|sum|figure|rate|level|age)\b|"
