@@ -106,4 +106,6 @@ def parts(text: str) -> list[str]:
                                             r"did|does|is|are|was|were)\b", p, re.I)]
     if len(pieces) < 2 or len(asking) < 2 or len(asking) != len(pieces):
         return [text]
+    if any(len(content_words(p)) < 2 for p in pieces):  # "..., and when?" is one question
+        return [text]
     return [p + "?" for p in pieces]
