@@ -17,8 +17,9 @@ MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 # is one sentence, and so is "Mr. Okafor said"
 _END = re.compile(r"[.!?…][\"'”’)\]]*(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*"
                   r"(?=\s+[\"'“‘(\[]?[A-Z0-9]|\s*$)")
-_ABBREVIATIONS = {"a.m", "p.m", "mr", "mrs", "ms", "dr", "prof", "st", "gen", "gov", "sen", "rep",
-                  "inc", "ltd", "co", "corp", "vs", "etc", "no", "u.s", "u.k", "u.n", "e.g", "i.e",
+_ABBREVIATIONS = {"a.m", "p.m", "mr", "mrs", "ms", "dr", "prof", "st", "gen", "gov", "sen", "rep",  # not
+                  # "Co." or "Inc.": they often end a sentence
+                  "vs", "no", "u.s", "u.k", "u.n", "e.g", "i.e",
                   "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov",
                   "dec", "jr", "sr", "capt", "lt", "col", "sgt"}
 
@@ -60,6 +61,10 @@ def split_answer(text: str) -> list[tuple[str, list[int]]]:
             prev, pn = out[-1]
             out[-1] = (prev, list(dict.fromkeys(pn + nums)))
     return out
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().split()).rstrip(" .")
 
 
 def split_complete(text: str) -> tuple[str, str]:
@@ -107,7 +112,9 @@ class SupportScorer:
         # the shortest window that covers most of the claim: a pair only when it covers more
         best = max(covered)[2]
         single = max(covered[: len(spans)])[2]
-        found = conflicts(claim, passage, span=passage[single[0]:single[1]],
+        # a verbatim quote cannot contradict its passage (a dated one: "On 20 November, ...")
+        verbatim = _folded(re.sub(r"^On \d{1,2} [A-Z][a-z]+, ", "", claim)) in _folded(passage)
+        found = [] if verbatim else conflicts(claim, passage, span=passage[single[0]:single[1]],
                           window=passage[best[0]:best[1]], published=published, title=title)
         if found:
             return Support(0.0, best, tuple(found))
