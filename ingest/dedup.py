@@ -29,7 +29,7 @@ class Signature:
             for b in range(BANDS)
         ]
 
-    def similarity(self, other: "Signature") -> float:
+    def similarity(self, other: Signature) -> float:
         """Estimated Jaccard similarity of the two shingle sets."""
         return float(np.mean(self.values == other.values))
 

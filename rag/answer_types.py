@@ -10,17 +10,17 @@ from rag.text import stem, words
 
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\bnoon\b|\bmidnight\b|"
                    r"\b(?:19|20)\d{2}\b|\b(?:yesterday|today|tonight|tomorrow|this week|"
-                   r"next week|last week|next month|next year|later this year)\b", re.I)
+                   r"next week|last week|next month|next year|later this year)\b", re.IGNORECASE)
 _CAUSE = re.compile(r"\b(because|due to|owing to|as a result|after|following|amid|over "
                     r"(?:concerns|fears|claims)|citing|caused by|blamed|the reason|so that|"
                     r"in order to|since|prompted|led to|triggered|after it|in response to|"
-                    r"to protest|to avoid|for failing)\b", re.I)
+                    r"to protest|to avoid|for failing)\b", re.IGNORECASE)
 _OUTCOME = re.compile(r"\b(voted|vote of|\d+\s?(?:to|-|–)\s?\d+|unanimous(?:ly)?|approved|"
                       r"rejected|accepted|ratified|passed|defeated|ended|won|lost|agreed|"
                       r"ruled|decided|backed|endorsed|overturned|upheld|acquitted|convicted|"
                       r"sentenced|settled|reacted|welcomed|condemned|criticised|criticized|"
                       r"praised|called|resigned|signed|returned|resumed|in favour|in favor|"
-                      r"against)\b", re.I)
+                      r"against)\b", re.IGNORECASE)
 _PLACE_CUE = re.compile(r"\b(?:in|at|near|from|to|across|outside|inside|off)\s+(?:the\s+)?"
                         r"([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)*)")
 _QUANT_UNITS = {
@@ -122,7 +122,7 @@ def expansion(acronym: str, sentence: str) -> str:
             elif w.lower() not in ("of", "for", "and", "the", "on", "in", "de", "&"):
                 break
             j += 1
-        if len(picked) == n and "".join(w[0] for w in picked).lower() == letters:
-            if toks[i] != acronym:
-                return " ".join(toks[i:j])
+        if (len(picked) == n and "".join(w[0] for w in picked).lower() == letters
+                and toks[i] != acronym):
+            return " ".join(toks[i:j])
     return ""

@@ -3,7 +3,7 @@ the previous turn's subject."""
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from rag.text import STOPWORDS, content_words
 
@@ -11,7 +11,7 @@ _FOLLOW_UP = re.compile(
     r"^\s*(and|but|also|so|what about|how about|then|plus)\b|"
     r"\b(it|its|they|them|their|theirs|he|him|his|she|her|this|that|these|those|there|"
     r"the same|the deal|the strike|the company|the council)\b",
-    re.I,
+    re.IGNORECASE,
 )
 _NAME = re.compile(r"\b[A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)*")
 
@@ -49,7 +49,7 @@ def standalone_query(
             out = rewrite(REWRITE_PROMPT.format(conversation=convo, question=question)).strip()
             if out:
                 return out.splitlines()[0][:500]
-        except Exception:  # the rewrite is a nicety: fall back to the heuristic
+        except Exception:  # noqa: BLE001, S110  # the rewrite is a nicety: fall back to the heuristic
             pass
     previous = history[-1][0]
     own = {w.lower() for w in content_words(question)}

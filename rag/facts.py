@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date
+from itertools import pairwise
 
 from rag.text import STOPWORDS
 
@@ -37,8 +38,6 @@ UNITS = {
     "people": "people", "units": "unit", "unit": "unit", "litres": "litre", "litre": "litre",
     "acres": "acre", "acre": "acre", "tonnes": "tonne", "tons": "tonne",
 }
-# scale words belong to the value: "14.2 million" is one number, its unit the word after
-_SCALES = {"million", "billion", "trillion", "thousand"}
 NEGATIONS = frozenset({"not", "no", "never", "none", "nobody", "nothing", "neither", "nor",
                        "cannot", "without", "n't"})
 QUANTIFIERS = frozenset({"unanimously", "unanimous", "all", "every", "everyone", "everybody",
@@ -48,12 +47,12 @@ QUANTIFIERS = frozenset({"unanimously", "unanimous", "all", "every", "everyone",
 _NUM = re.compile(
     r"(?P<cur>[$€£])?\s?(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)(?:st|nd|rd|th)?"
     r"(?:\s?(?P<pct>%|percent\b|per cent\b))?"
-    r"(?:\s?(?P<scale>million|billion|trillion|thousand|bn|mn|m|k)\b)?", re.I)
+    r"(?:\s?(?P<scale>million|billion|trillion|thousand|bn|mn|m|k)\b)?", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’\-.]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d|[$€£%]")
 _CAPITAL = re.compile(r"\b(?:[A-Z][a-zA-Z'’\-]+|[A-Z]{2,}s?|[A-Z]\.(?:[A-Z]\.)+)")
 NAME_SLACK_FROM = 99  # names in a claim from which one may be absent (measured: README)
 ORDER_CHECK = True
-_NEG_CONTRACTION = re.compile(r"n['’]t\b", re.I)
+_NEG_CONTRACTION = re.compile(r"n['’]t\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ def _unit_after(text: str, end: int) -> str | None:
     if not m:
         return None
     word = m.group(1).lower()
-    return UNITS.get(word) if word not in _SCALES else UNITS.get(word)
+    return UNITS.get(word)
 
 
 def numbers(text: str) -> list[tuple[str, str | None]]:
@@ -99,7 +98,7 @@ def numbers(text: str) -> list[tuple[str, str | None]]:
         else:
             unit = _unit_after(text, m.end())
         out.append((value, unit))
-    for m in re.finditer(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", text, re.I):
+    for m in re.finditer(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", text, re.IGNORECASE):
         word = m.group(1).lower()
         if word in ("one", "hundred", "dozen"):  # "one of", "hundreds": too loose to pin
             continue
@@ -216,7 +215,7 @@ def _order_conflicts(claim_names: tuple[str, ...], span_names: list[str]) -> lis
     if len(shared) < 2:
         return []
     first = {n: span_names.index(n) for n in shared}
-    for a, b in zip(shared, shared[1:]):
+    for a, b in pairwise(shared):
         if first[a] > first[b]:
             return [f"order of {a} and {b}"]
     return []

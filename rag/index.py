@@ -21,7 +21,7 @@ class Index:
     _bm25: MemoryBM25 | None = field(default=None, repr=False)
 
     @classmethod
-    def open(cls, settings: Settings, embedder: Embedder | None = None) -> "Index":
+    def open(cls, settings: Settings, embedder: Embedder | None = None) -> Index:
         embedder = embedder or get_embedder(
             settings.embedder, settings.embedder_model, settings.embed_batch
         )

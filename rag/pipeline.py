@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 import time
 import unicodedata
-from datetime import date, datetime, timezone
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from datetime import UTC, date, datetime
+from typing import Any
 
 from rag.answerers import get_answerer
 from rag.answerers.base import NOT_COVERED, Answerer
@@ -31,7 +32,7 @@ class NewsRAG:
                                        keep_uncited=(NOT_COVERED,))
 
     @classmethod
-    def open(cls, settings: Settings) -> "NewsRAG":
+    def open(cls, settings: Settings) -> NewsRAG:
         return cls(Index.open(settings))
 
     def make_answerer(self, name: str) -> Answerer:
@@ -66,7 +67,7 @@ class NewsRAG:
                 f"The question is {len(question)} characters long; the limit is "
                 f"{self.settings.max_question_chars}."
             )
-        as_of_d = parse_date(as_of, "as-of date") or datetime.now(timezone.utc).date()
+        as_of_d = parse_date(as_of, "as-of date") or datetime.now(UTC).date()
         since_d, until_d = parse_date(since, "since date"), parse_date(until, "until date")
         if since_d and until_d and since_d > until_d:
             raise InvalidQuestionError(f"'since' {since_d} is after 'until' {until_d}.")

@@ -18,41 +18,41 @@ _RULES: list[tuple[str, re.Pattern]] = [
                             r"fraction|number|amount|price|sum|figure|rate|level|age)\b|"
                             r"\bwhat (?:was|is|were|will) the (?:cost|price|total|number|toll|"
                             r"score|size|value|amount|share|rate|level)\b|\bby how much\b|"
-                            r"\bhow much\b", re.I)),
+                            r"\bhow much\b", re.IGNORECASE)),
     ("when", re.compile(r"\bwhen\b|\bwhat (?:year|day|date|time|month|week)\b|"
-                        r"\bwhich (?:year|day|date|month)\b|\bwhat time\b", re.I)),
+                        r"\bwhich (?:year|day|date|month)\b|\bwhat time\b", re.IGNORECASE)),
     ("where", re.compile(r"\bwhere\b|\bwhat (?:country|city|state|town|place|region|nation|"
                          r"continent|county|venue|island|park)\b|\bwhich (?:country|city|state|"
                          r"town|place|region|nation|continent|county|venue|island|park|port)\b|"
-                         r"\bin which (?:country|city|state|town)\b", re.I)),
+                         r"\bin which (?:country|city|state|town)\b", re.IGNORECASE)),
     ("why", re.compile(r"\bwhy\b|\bwhat (?:caused|led to|prompted|triggered|was the reason)\b|"
-                       r"\bfor what reason\b|\bwhat is behind\b", re.I)),
+                       r"\bfor what reason\b|\bwhat is behind\b", re.IGNORECASE)),
     ("who", re.compile(r"\bwho(?:m|se)?\b|\bwhich (?:person|man|woman|official|company|firm|"
                        r"organisation|organization|group|union|team|agency|politician|player|"
                        r"leader|minister|executive|actor|singer|star)\b|\bwhat (?:company|firm|"
-                       r"organisation|organization|group|agency|team)\b", re.I)),
+                       r"organisation|organization|group|agency|team)\b", re.IGNORECASE)),
     ("outcome", re.compile(r"\bhow did (?:.+?) (?:vote|end|react|respond|go|turn out|finish|"
                            r"rule|decide|fare)\b|\bhow (?:was|were) (?:.+?) (?:received|"
                            r"resolved|settled)\b|\bwhat (?:was|were) the (?:result|outcome|"
                            r"verdict|vote|ruling|decision)\b|\bwhat did (?:.+?) (?:decide|rule|"
-                           r"agree)\b|\bwhat was decided\b", re.I)),
+                           r"agree)\b|\bwhat was decided\b", re.IGNORECASE)),
     ("event", re.compile(r"\bwhat (?:happened|has happened|is happening|is the latest|"
                          r"'s the latest|came next|happened next)\b|\bthe latest\b|"
-                         r"\bany news\b|\bwhat(?:'s| is) new\b|\bupdate on\b", re.I)),
+                         r"\bany news\b|\bwhat(?:'s| is) new\b|\bupdate on\b", re.IGNORECASE)),
     ("which", re.compile(r"\bwhich\b|\bwhat (?:\w+ )?(?:is|was|are|were|will|did|does|do|has|"
-                         r"have)\b|\bwhat\b", re.I)),
+                         r"have)\b|\bwhat\b", re.IGNORECASE)),
 ]
 
 # questions that ask for the course of a story, newest first, each sentence dated
 _STORY = re.compile(r"\b(latest|most recent|newest|what happened|what has happened|"
                     r"what is happening|since|so far|update|next|after that|then|anymore|"
-                    r"now|currently|still)\b", re.I)
+                    r"now|currently|still)\b", re.IGNORECASE)
 NEXT = re.compile(r"\b(next|after that|since then|afterwards|then|later|subsequently|"
-                   r"what followed|what came of)\b", re.I)
+                   r"what followed|what came of)\b", re.IGNORECASE)
 _PART_SPLIT = re.compile(r"\s*(?:,\s*and|;\s*and|;|\?\s+and|,?\s+and\s+(?=(?:who|what|when|"
-                         r"where|why|how|which)\b))\s*", re.I)
+                         r"where|why|how|which)\b))\s*", re.IGNORECASE)
 _FOCUS = re.compile(r"\b(?:which|what)\s+((?:[a-z]+\s+){0,2}?[a-z]+?)\s+(?:is|was|are|were|"
-                    r"will|did|does|do|has|have|had|can|could|would|should)\b", re.I)
+                    r"will|did|does|do|has|have|had|can|could|would|should)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -87,9 +87,7 @@ def analyse(text: str) -> Question:
     if kind == "acronym" and m is not None:
         acronym = (m.group("acro") or m.group("acro2") or "").replace(".", "")
     focus = ""
-    if kind == "which" and (f := _FOCUS.search(text)):
-        focus = f.group(1).lower()
-    elif kind == "quantity" and (f := re.search(r"\bhow many ([a-z]+)", text, re.I)):
+    if kind == "which" and (f := _FOCUS.search(text)) or kind == "quantity" and (f := re.search(r"\bhow many ([a-z]+)", text, re.IGNORECASE)):
         focus = f.group(1).lower()
     return Question(
         text=text, kind=kind, terms=tuple(dict.fromkeys(content_words(text))),
@@ -103,7 +101,7 @@ def parts(text: str) -> list[str]:
     one question -> [text]. A part must ask something on its own."""
     pieces = [p.strip(" ,;?") for p in _PART_SPLIT.split(text) if p and p.strip(" ,;?")]
     asking = [p for p in pieces if re.match(r"(who|whom|whose|what|when|where|why|how|which|"
-                                            r"did|does|is|are|was|were)\b", p, re.I)]
+                                            r"did|does|is|are|was|were)\b", p, re.IGNORECASE)]
     if len(pieces) < 2 or len(asking) < 2 or len(asking) != len(pieces):
         return [text]
     if any(len(content_words(p)) < 2 for p in pieces):  # "..., and when?" is one question

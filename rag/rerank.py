@@ -1,7 +1,7 @@
 """Optional reranking with a sentence-transformers CrossEncoder from a configured name or path."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rag.errors import ConfigError
 

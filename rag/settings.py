@@ -5,9 +5,10 @@ import dataclasses
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from rag.errors import ConfigError
 
@@ -89,7 +90,7 @@ class Settings:
         """The in-memory BM25's saved postings (a cache of the catalog's chunks)."""
         return self.data_dir / "bm25"
 
-    def replace(self, **changes: Any) -> "Settings":
+    def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
 
     @classmethod
@@ -98,7 +99,7 @@ class Settings:
         flags: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
         config_path: str | Path | None = None,
-    ) -> "Settings":
+    ) -> Settings:
         """Merge the sources; flags whose value is None are treated as not given."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

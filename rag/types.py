@@ -75,7 +75,7 @@ class Article:
         published: str | None = None,
         origin: str = "",
         external_id: str | None = None,
-    ) -> "Article":
+    ) -> Article:
         """Build an article with its stable id (canonical URL, else content) and content hash."""
         title = normalize_text(title or "")
         text = text.strip()

@@ -1,7 +1,7 @@
 """Answerers: one protocol, picked by name (extractive, openai, llamacpp)."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from rag.answerers.base import Answerer
 from rag.errors import ConfigError

@@ -1,8 +1,9 @@
 """The answerer protocol, and the grounded prompt the generative answerers share."""
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import date
-from typing import Iterator, Protocol, Sequence
+from typing import Protocol
 
 from rag.tokens import get_encoding
 from rag.types import Passage

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -234,9 +234,8 @@ class ExtractiveAnswerer:
 
     def _answers(self, q: Question, best: Candidate, passages: Sequence[Passage]) -> bool:
         """The relevance gate: enough of the question's weight, in a passage close in meaning,
-        and no rare word of the question missing from the lead's passage ("How much will the
+        and not too much of the question missing from every passage ("How much will the
         Orrin Valley *motorway* cost?" when only a tunnel is in the news)."""
-        p = passages[best.passage - 1]
         if q.kind == "acronym" and best.kind >= 1.0:
             return True  # the passage spells the letters out
         dense = [x.scores.get("dense") for x in passages]
@@ -276,9 +275,8 @@ def _answer_like(sentence: str, toks: list[str], title: str) -> bool:
     if title and " ".join(toks) == " ".join(words(title)):
         return False
     ends = sentence.rstrip().endswith((".", "!", "”", '"', "’", "'", ")", "…"))
-    if not ends and (len(toks) < 12 or "\n" in sentence.strip()):
-        return False  # a headline, a menu line, a list of links
-    return True
+    # not a headline, a menu line, a list of links
+    return ends or (len(toks) >= 12 and "\n" not in sentence.strip())
 
 
 _DATELINE = re.compile(r"^[A-Z][A-Z .,'’\-]+,\s+\w{3,9}\.?\s+\d{1,2}\s+\([^)]{2,40}\)\s+[—–-]+\s+")

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from datetime import date
-from typing import Iterator, Sequence
 
 import httpx
 
@@ -34,7 +34,7 @@ class OpenAICompatAnswerer:
         self.encoding = encoding
 
     @classmethod
-    def from_settings(cls, s: Settings) -> "OpenAICompatAnswerer":
+    def from_settings(cls, s: Settings) -> OpenAICompatAnswerer:
         if not s.llm_base_url or not s.llm_model:
             raise ConfigError(
                 "The openai answerer needs llm_base_url and llm_model "
