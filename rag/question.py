@@ -65,10 +65,6 @@ class Question:
     focus: str = ""  # the noun of "which X" / "what X"
     acronym: str = ""  # the letters of "what does X stand for"
 
-    @property
-    def wants_new_facts(self) -> bool:
-        return self.kind not in ("event", "other", "why")
-
 
 def kind_of(text: str) -> tuple[str, re.Match | None]:
     """The kind the question's first asking phrase names ("What was the vote when ..." asks
