@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rag.types import Article, Skip
 
 from .common import clean_line, clean_url, fallback_title, normalize_date, split_authors
+from .outlet import find_outlet
 
 # Analytics and ad beacons whose names a scraper leaves behind as text (whole words only:
 # "parsely" must not catch "sparsely").
@@ -181,6 +182,7 @@ class _Meta:
     updated: str | None = None
     authors: tuple[str, ...] = ()
     url: str | None = None
+    outlet: str | None = None
 
 
 def _marker_date(value: str) -> str | None:
@@ -278,8 +280,32 @@ def _join(lines: list[tuple[int, str]]) -> str:
     return "\n\n".join(paras)
 
 
+def _support_boxes(lines: list[str]) -> set[str]:
+    """The lines of every support box: up to six after a "Support Our Journalism" heading."""
+    boxed: set[str] = set()
+    for i, line in enumerate(lines):
+        if not _SUPPORT_HEADING.match(line):
+            continue
+        for later in lines[i + 1 : i + 7]:
+            if _SUPPORT_HEADING.match(later) or _STOP.match(later):
+                break
+            boxed.add(later)
+    return boxed
+
+
+def _outlet(lines: list[str], headline: str | None, kept: list[str]) -> str | None:
+    """The outlet the page's chrome names (ingest/loaders/outlet.py): the lines around the article."""
+    body = {headline, *kept}
+    chrome = [line for line in lines if line not in body]
+    boxed = _support_boxes(lines)
+    appeal = [line for line in chrome if line in boxed or _APPEAL_WORDS.search(line)]
+    return find_outlet(chrome, appeal, kept[-3:], headline)
+
+
 def parse_scraped(raw: str) -> tuple[str | None, str, _Meta]:
-    """The headline (or None), the body paragraphs and what the text says of its date/author/URL."""
+    """The headline (or None), the body paragraphs and what the text says of its date, author,
+    URL and outlet. A date line in the site's header (the day of the visit) is not a date of the
+    article: only a marker ("Published: ...") dates it."""
     numbered: list[tuple[int, str]] = []
     block = 0
     for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
@@ -289,7 +315,8 @@ def parse_scraped(raw: str) -> tuple[str | None, str, _Meta]:
             continue
         numbered.append((block, line))
     meta = _Meta()
-    headline_at = find_headline([line for _, line in numbered])
+    lines = [line for _, line in numbered]
+    headline_at = find_headline(lines)
     headline = None
     if headline_at is not None:
         headline = numbered[headline_at][1]
@@ -297,8 +324,9 @@ def parse_scraped(raw: str) -> tuple[str | None, str, _Meta]:
         for _, line in numbered[:headline_at]:
             _take_meta(line, meta)
         numbered = numbered[headline_at + 1 :]
-    body = _join(_body(numbered, meta))
-    return headline, body, meta
+    kept = _body(numbered, meta)
+    meta.outlet = _outlet(lines, headline, [line for _, line in kept])
+    return headline, _join(kept), meta
 
 
 def load_text(text: str, origin: str) -> Iterator[Article | Skip]:
@@ -311,6 +339,7 @@ def load_text(text: str, origin: str) -> Iterator[Article | Skip]:
         title=headline or fallback_title(body),
         text=body,
         url=meta.url,
+        source=meta.outlet,
         authors=meta.authors,
         published=meta.published or meta.updated,
         origin=origin,

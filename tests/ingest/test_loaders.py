@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,8 @@ def squash(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def seed_article() -> Article:
+    if not SEED.is_file():
+        pytest.skip(f"the seed page is not here: {SEED} (it lives in ../shared/seeds)")
     items = load(SEED)
     assert [type(i) for i in items] == [Article], items
     return items[0]
@@ -65,9 +68,20 @@ def test_seed_headline(seed_article: Article) -> None:
         "North Korea-Russia arms deal shows Kremlin running out of good options. Why India must worry"
     )
     assert seed_article.origin == str(SEED)
-    # The top date line is the crawl date, not a publication date.
+    assert seed_article.url is None  # the page gives no link
+
+
+def test_seed_outlet_comes_from_its_own_chrome(seed_article: Article) -> None:
+    # named once, as the subject of its appeal: "ThePrint – with exceptional reporters, ..."
+    assert seed_article.source == "ThePrint"
+
+
+def test_seed_header_date_is_not_its_published_date(seed_article: Article) -> None:
+    # "Monday, July 14, 2025" at the top is the day of the visit; the article (September 2023)
+    # states no date of its own, so it stays undated
+    assert "Monday, July 14, 2025" in SEED.read_text(encoding="utf-8").split("\n")[:3]
+    assert not (seed_article.published or "").startswith("2025-07-14")
     assert seed_article.published is None
-    assert seed_article.source is None
 
 
 def test_seed_keeps_every_body_paragraph(seed_article: Article) -> None:
@@ -152,6 +166,96 @@ def test_other_scraped_page(tmp_path: Path) -> None:
         "cookie", "newsletter", "member", "costs money", "©", "Trending", "Floods", "Wed 6 Mar",
     ):
         assert chrome not in article.text
+
+
+def test_other_scraped_page_outlet_from_its_copyright_line(tmp_path: Path) -> None:
+    (article,) = load(write(tmp_path, "page.txt", OTHER_PAGE))
+    assert article.source == "Harbour Media Group"  # "© 2024 Harbour Media Group. All rights..."
+
+
+STORY = (
+    "Lock gates on the Wend canal will be replaced over the winter, the waterways board said.\n\n"
+    "Boats will use the old towpath basin while the work goes on, until the end of March.\n\n"
+)
+
+
+def scraped(*, header: str = "", tail: str = "", body: str = STORY) -> str:
+    """A page in the layout of the seed: header chrome, headline, story, tail chrome."""
+    return (f"chartbeat\n{header}Support Our Journalism\n\n"
+            f"Wend canal lock gates to be replaced this winter\n\n{body}{tail}"
+            "LEAVE A REPLY\n\nMost Popular\n")
+
+
+APPEAL = ("Support Our Journalism\n\nThe towns of the Wend need reporting that reads every "
+          "plan. {name} – on the towpath since 1902 – is doing just that.\n\n"
+          "Sustaining this needs support from readers like you.\n\nSupport Our Journalism\n\n")
+
+
+@pytest.mark.parametrize(("name", "outlet"), [
+    ("The Wendmouth Echo", "Wendmouth Echo"),  # the sentence's "The" is not the name's
+    ("The Courant", "The Courant"),  # a one-word name keeps it
+    ("CanalPost", "CanalPost"),
+])
+def test_outlet_is_the_subject_of_the_support_appeal(tmp_path: Path, name: str,
+                                                     outlet: str) -> None:
+    (article,) = load(write(tmp_path, "p.txt", scraped(tail=APPEAL.format(name=name))))
+    assert article.source == outlet
+    assert "on the towpath" not in article.text and "Lock gates" in article.text
+
+
+@pytest.mark.parametrize(("tail", "outlet"), [
+    ("© 2026 The Wendmouth Echo. All rights reserved.\n\n", "Wendmouth Echo"),
+    ("Copyright (c) 2019-2026 Wend Valley Media Ltd\n\n", "Wend Valley Media Ltd"),
+    # a weak sign counts when another line names the same outlet
+    (("Mira Holt covers the waterways for the Wendmouth Echo.\n\n"
+      "Subscribe to Wendmouth Echo for daily news\n\n"), "Wendmouth Echo"),
+    # ... but not alone: a newsletter, a credit, a button are not enough
+    ("Subscribe to The Morning Lock for daily news\n\n", None),
+    ("Mira Holt covers the waterways for the Wendmouth Echo.\n\n", None),
+    ("Support Our Journalism\n\nSupport Independent Reporting\n\n", None),
+    ("", None),
+])
+def test_outlet_from_footer_lines(tmp_path: Path, tail: str, outlet: str | None) -> None:
+    (article,) = load(write(tmp_path, "p.txt", scraped(tail=tail)))
+    assert article.source == outlet
+
+
+def test_outlet_from_the_page_title_line(tmp_path: Path) -> None:
+    page = "Wend canal lock gates to be replaced this winter | Wend Weekly\n\n" + scraped()
+    (article,) = load(write(tmp_path, "p.txt", page))
+    assert article.title == "Wend canal lock gates to be replaced this winter"
+    assert article.source == "Wend Weekly"
+
+
+def test_the_article_itself_never_names_the_outlet(tmp_path: Path) -> None:
+    body = STORY + ("The trust's volunteers – some in their eighties – are doing the painting. "
+                    "Wend Boats – a firm of six – is doing just that on the lower reach.\n\n"
+                    "© symbols will be painted on the new gates, the board said.\n\n")
+    (article,) = load(write(tmp_path, "p.txt", scraped(body=body)))
+    assert article.source is None
+    assert "Wend Boats" in article.text
+
+
+def test_outlet_from_chrome_wins_over_the_link_host(tmp_path: Path) -> None:
+    body = "Link: https://www.wendmouthecho.example/canal/lock-gates\n\n" + STORY
+    (article,) = load(write(tmp_path, "p.txt", scraped(body=body,
+                                                        tail=APPEAL.format(name="The Wendmouth Echo"))))
+    assert article.url == "https://www.wendmouthecho.example/canal/lock-gates"
+    assert article.source == "Wendmouth Echo"
+    (bare,) = load(write(tmp_path, "q.txt", scraped(body=body)))
+    assert bare.source == "wendmouthecho.example"  # no name in the chrome: the link's host
+
+
+@pytest.mark.parametrize("header", ["Monday, October 12, 2026\n", "12 October 2026\n",
+                                    "2026-10-12\n"])
+def test_a_header_date_line_never_dates_the_article(tmp_path: Path, header: str) -> None:
+    # It may be the day of the visit (the seed's) or the article's own: the page cannot tell,
+    # so the article stays undated rather than dated by a guess
+    (article,) = load(write(tmp_path, "p.txt", scraped(header=header)))
+    assert article.published is None
+    marked = scraped(header=header, body="Published: 3 September 2023\n\n" + STORY)
+    (article,) = load(write(tmp_path, "q.txt", marked))
+    assert article.published == "2023-09-03"  # a marker dates it, whatever the header says
 
 
 def test_support_box_mid_article_is_cut_but_the_article_goes_on(tmp_path: Path) -> None:
@@ -647,6 +751,34 @@ def test_demo_corpus_loads_without_skips() -> None:
         assert article.title and article.text
         assert not [c for c in chrome if c in article.text], article.origin
         assert article.published or article.origin.endswith(".txt"), article.origin
+
+
+def _readme_outlets() -> dict[str, set[str]]:
+    """demo/README.md's file table: the outlets of each file."""
+    rows = re.findall(r"^\| [\d-]+ \| `corpus/([^`]+)` \| ([^|]+?) \|",
+                      (REPO / "demo" / "README.md").read_text("utf-8"), re.MULTILINE)
+    table: dict[str, set[str]] = {}
+    for name, outlet in rows:
+        table.setdefault(name, set()).add(outlet)
+    return table
+
+
+def test_every_demo_article_has_its_outlet_and_the_link_its_file_gives() -> None:
+    corpus = REPO / "demo" / "corpus"
+    table = _readme_outlets()
+    found: dict[str, set[str | None]] = {}
+    for path in iter_files([corpus]):
+        name = path.relative_to(corpus).as_posix()
+        for article in articles(load(path)):
+            found.setdefault(name, set()).add(article.source)
+            gives_link = path.suffix != ".txt" or "\nLink: http" in path.read_text("utf-8")
+            assert bool(article.url) == gives_link, article.origin
+    assert found == table  # each file's outlets as the README lists them: none missing
+    outlets = {o for names in found.values() for o in names}
+    # the figures both READMEs give: "36 articles, 9 outlets" and "... from 9 outlets"
+    (figure,) = re.findall(r"(\d+) outlets", (REPO / "README.md").read_text("utf-8"))
+    assert len(outlets) == int(figure) == len({o for names in table.values() for o in names})
+    assert f"from {figure} outlets" in (REPO / "demo" / "README.md").read_text("utf-8")
 
 
 # Expected outcome per shared fixture file: the Skip reasons it yields, and whether it has articles.
