@@ -238,7 +238,10 @@ def answer_row(q: EvalQuestion, rag, judge, mode: str = "hybrid",
         answer = transform_answer(answer, rag)
     text = "" if answer.abstained else " ".join(s.text for s in answer.sentences)
     row: dict[str, Any] = {"answer": answer.text, "abstained": answer.abstained,
-                           "ask_ms": round(ask_ms, 1)}
+                           "ask_ms": round(ask_ms, 1),
+                           # sentences the answerer left unmarked, given their passage by the checker
+                           "attached": 0 if answer.abstained else sum(
+                               bool(s.attached) for s in answer.sentences)}
     if q.unanswerable:
         ok = float(answer.abstained)
         row.update(em=ok, contains=ok, f1=ok)
@@ -284,6 +287,10 @@ def summarize(rows: list[dict], check: dict) -> dict[str, Any]:
             "token_f1": M.mean(r["f1"] for r in scored),
             "abstention_rate": M.abstention_rate([r["abstained"] for r in answered]),
             "errors": sum("error" in r for r in answered),
+            # answers with at least one sentence the answerer gave no marker (the checker found
+            # its passage), and the share of all shown sentences that were such
+            "attached_answers": M.mean(float(r.get("attached", 0) > 0) for r in answered
+                                       if not r["abstained"]),
         }
         mc = [r for r in answered if "choice_correct" in r]
         if mc:

@@ -69,9 +69,10 @@ def render_markdown(run: dict[str, Any], chart: str | None = None) -> str:
         a = m["answers"]
         lines += ["", "## Answers", ""]
         lines += _table(["questions", "exact match", "contains gold", "token F1", "abstained",
-                         "errors"],
+                         "errors", "answers with an attached sentence"],
                         [[a["questions"], a["exact_match"], a["contains_gold"], a["token_f1"],
-                          a["abstention_rate"], a.get("errors", 0)]])
+                          a["abstention_rate"], a.get("errors", 0),
+                          a.get("attached_answers")]])
     if "multiple_choice" in m:
         c = m["multiple_choice"]
         lines += ["", ("Multiple choice: the answer supports the gold choice for "

@@ -28,8 +28,9 @@ def _sentences(text: str) -> list[str]:
     """The answer's sentences, each with the markers that follow it."""
     out, cut = [], 0
     for m in _END.finditer(text):
-        if text[m.start()] == "." and _abbreviation_before(text, m.start()):
-            continue
+        closed = m.end() > m.start() + 1 and text[m.start() + 1] in "\"'”’)"
+        if text[m.start()] == "." and not closed and _abbreviation_before(text, m.start()):
+            continue  # "4 a.m. on Monday"; but '... at 4 a.m." Then' ends a sentence
         out.append(text[cut:m.end()])
         cut = m.end()
     out.append(text[cut:])
@@ -187,9 +188,11 @@ class CitationChecker:
                 sentences.append(AnswerSentence(text, (), 0.0, supported=False))
                 continue
             shown: list[int] = []
+            spans: list[tuple[int, int, int]] = []
             for n, sup in kept:
                 number = renumber.setdefault(n, len(renumber) + 1)
                 shown.append(number)
+                spans.append((number, *sup.span))
                 c = passages[n - 1].chunk
                 prev = citations.get(number)
                 if prev is None or sup.score > prev.support:
@@ -201,7 +204,7 @@ class CitationChecker:
                     )
             support = max((s.score for _, s in kept), default=0.0)
             sentences.append(AnswerSentence(text, tuple(shown), support, supported=bool(kept),
-                                            attached=attached))
+                                            attached=attached, spans=tuple(spans)))
         return Checked(render(sentences), tuple(sentences), tuple(citations[k] for k in sorted(citations)))
 
 

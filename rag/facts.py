@@ -106,6 +106,13 @@ def numbers(text: str) -> list[tuple[str, str | None]]:
     return out
 
 
+_MONTH_WORD = (r"(?:" + "|".join(MONTHS) + "|" + "|".join(rf"{a}\." for a in _MONTH_ABBR)
+               + ")")
+_MONTH_DAY = re.compile(
+    rf"\b(?P<m1>{_MONTH_WORD})\s+(?P<d1>[0-3]?\d)(?:st|nd|rd|th)?\b(?!\s*[:.]\d)|"
+    rf"\b(?P<d2>[0-3]?\d)(?:st|nd|rd|th)?(?:\s+of)?\s+(?P<m2>{_MONTH_WORD})(?![a-z])")
+
+
 def dates(text: str) -> set[str]:
     low = text.lower()
     found = {m for m in MONTHS if re.search(rf"\b{m}\b", low)}
@@ -113,6 +120,12 @@ def dates(text: str) -> set[str]:
     found |= {d for d in WEEKDAYS if re.search(rf"\b{d}\b", low)}
     if "may" in found and not re.search(r"\bmay\s+\d|\d\s+may\b|\bin\s+may\b", low):
         found.discard("may")  # the verb
+    # the day of a month, whichever way round: "October 5" and "5 October" are "october 5", so
+    # a claim's "October 12" needs a 12 October in its passage, not any 12 (its dateline's day)
+    for m in _MONTH_DAY.finditer(low):
+        month = m.group("m1") or m.group("m2")
+        month = _MONTH_ABBR.get(month.rstrip("."), month.rstrip("."))
+        found.add(f"{month} {int(m.group('d1') or m.group('d2'))}")
     return found
 
 

@@ -19,6 +19,7 @@ from rag.question import NEXT
 from rag.retrieve import Mode, Retriever, make_filters
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Passage, answer_to_dict
+from rag.vector_cache import VectorCache
 
 
 class NewsRAG:
@@ -26,8 +27,10 @@ class NewsRAG:
         self.index = index
         self.settings: Settings = index.settings
         self.retriever = Retriever(index, reranker=_reranker(self.settings))
+        # sentence vectors are remembered between questions (the answerer and the checker)
+        self.sentence_vectors = VectorCache(lambda texts: self.index.embedder.embed_batch(texts))
+        embed = self.sentence_vectors
         self.answerer = answerer or self.make_answerer(self.settings.answerer)
-        embed = index.embedder.embed_batch
         self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold,
                                        keep_uncited=(NOT_COVERED,))
 
@@ -39,7 +42,7 @@ class NewsRAG:
         if name == "extractive":
             return get_answerer(
                 name, self.settings,
-                embed=self.index.embedder.embed_batch,
+                embed=self.sentence_vectors,
                 doc_freq=lambda terms: self.index.bm25.doc_freq(terms),
                 total_docs=self._chunks,
             )

@@ -168,6 +168,8 @@ class AnswerSentence:
     support: float = 0.0
     supported: bool = True
     attached: bool = False  # the answerer gave no marker: the supporting passage was found
+    # (citation number, start, end): where in each cited passage this sentence is supported
+    spans: tuple[tuple[int, int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -209,7 +211,8 @@ def answer_to_dict(a: Answer, with_passages: bool = False) -> dict:
         "citations": [citation_to_dict(c) for c in a.citations],
         "sentences": [
             {"text": s.text, "citations": list(s.citations), "support": round(s.support, 3),
-             "supported": s.supported, "attached": s.attached}
+             "supported": s.supported, "attached": s.attached,
+             "spans": [{"citation": n, "start": a, "end": b} for n, a, b in s.spans]}
             for s in a.sentences
         ],
         "query": a.query,

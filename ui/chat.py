@@ -7,10 +7,10 @@ import logging
 import os
 import re
 from collections.abc import Iterator, Sequence
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.citations import SupportScorer
 from rag.errors import NewsragError
 from rag.settings import Settings
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 QUESTIONS = Path(__file__).resolve().parent.parent / "demo" / "questions.jsonl"
 MAX_TURNS = 6  # earlier turns passed on to condense a follow-up question
 NOT_COVERED_TITLE = "Not covered by the indexed news"
+HINT = '<p class="nr-hint">The passages an answer cites appear here.</p>'
 log = logging.getLogger("newsrag.chat")
 
 CSS = """
@@ -33,6 +34,15 @@ CSS = """
 #nr-sources .nr-empty { border: 1px dashed #bf8700; background: #fff8c5; color: #3d2e00;
   border-radius: 8px; padding: 12px; }
 #nr-sources .nr-hint { color: #57606a; font-size: 0.9em; }
+#nr-sources .nr-turn { margin: 0 0 14px; }
+#nr-sources .nr-turn-head { margin: 0 0 6px; font-size: 0.95em; color: #1f2328; }
+#nr-sources .nr-asof { color: #57606a; font-weight: normal; }
+#nr-sources .nr-card.nr-flash { animation: nr-flash 1.6s ease-out; border-color: #0969da; }
+#nr-sources mark + mark { border-left: 2px solid #d4a72c; }
+#nr-sources mark.nr-focus { background: #ffd33d; outline: 2px solid #bf8700; }
+@keyframes nr-flash { from { box-shadow: 0 0 0 4px rgba(9, 105, 218, .45); }
+  to { box-shadow: 0 0 0 0 rgba(9, 105, 218, 0); } }
+#nr-status { color: #9a6700; min-height: 0; }
 """
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]#|~$])")  # with <, >, & as entities: enough to stay literal
@@ -60,56 +70,115 @@ def safe_url(url: str | None) -> str | None:
     return None
 
 
-def passage_span(citation: dict, claims: Sequence[str]) -> tuple[int, int] | None:
-    """Where the supporting span lies in the passage (the citation's span is in the article)."""
+def sentence_spans(answer: dict) -> dict[int, list[tuple[int, int, int]]]:
+    """Per citation number: (start, end, sentence index) of each answer sentence's supporting
+    span in the cited passage, as the checker found it (nothing is scored again here)."""
+    out: dict[int, list[tuple[int, int, int]]] = {}
+    for i, s in enumerate(answer.get("sentences", [])):
+        for span in s.get("spans", []):
+            out.setdefault(int(span["citation"]), []).append(
+                (int(span["start"]), int(span["end"]), i))
+    return out
+
+
+def passage_span(citation: dict) -> tuple[int, int] | None:
+    """The citation's own span as offsets into its passage (its span is in the article)."""
     passage, length = citation["passage"], citation["span_end"] - citation["span_start"]
-    if "chunk_start" in citation:
-        a = citation["span_start"] - citation["chunk_start"]
-        return (a, a + length) if 0 <= a and a + length <= len(passage) else None
-    scorer = SupportScorer()  # the checker chose the span lexically: redo it for each claim
-    for claim in claims:
-        a, b = scorer.score(claim, passage).span
-        if b - a == length:
-            return a, b
-    return None
+    a = citation["span_start"] - citation.get("chunk_start", 0)
+    return (a, a + length) if 0 <= a and a + length <= len(passage) else None
 
 
-def card_html(citation: dict, claims: Sequence[str]) -> str:
-    """One source card: headline link, outlet, date, and the passage with its span marked."""
-    passage, span = citation["passage"], passage_span(citation, claims)
-    if span:
-        a, b = span
-        body = f"{h(passage[:a])}<mark>{h(passage[a:b])}</mark>{h(passage[b:])}"
-    else:
-        body = h(passage)
+def marked(passage: str, spans: Sequence[tuple[int, int, int]]) -> str:
+    """The passage as HTML with each sentence's span in a <mark data-s=i>; overlapping spans
+    (two sentences resting on one line) merge into the first one."""
+    out, at = [], 0
+    for a, b, i in sorted(spans):
+        a, b = max(a, at), min(b, len(passage))
+        if b <= a:
+            continue
+        out.append(f'{h(passage[at:a])}<mark data-s="{int(i)}">{h(passage[a:b])}</mark>')
+        at = b
+    out.append(h(passage[at:]))
+    return "".join(out)
+
+
+def card_id(turn: int, number: int) -> str:
+    return f"nr-t{int(turn)}-c{int(number)}"
+
+
+def card_html(citation: dict, spans: Sequence[tuple[int, int, int]], turn: int = 1) -> str:
+    """One source card: headline link, outlet, date, and the passage with the cited spans marked."""
+    passage = citation["passage"]
+    if not spans and (own := passage_span(citation)):
+        spans = [(*own, -1)]
     url, title = safe_url(citation.get("url")), h(citation.get("title") or "(untitled)")
     head = (f'<a href="{h(url)}" target="_blank" rel="noopener noreferrer nofollow">{title}</a>'
             if url else title)
     meta = " · ".join(h(x) for x in (citation.get("source"), (citation.get("published") or "")[:10],
                                      url) if x)
-    return (f'<div class="nr-card" id="nr-source-{int(citation["number"])}">'
-            f'<div class="nr-head"><span class="nr-num">[{int(citation["number"])}]</span>{head}'
-            f'</div><div class="nr-meta">{meta}</div><p class="nr-passage">{body}</p></div>')
+    n = int(citation["number"])
+    return (f'<div class="nr-card" id="{card_id(turn, n)}" data-n="{n}">'
+            f'<div class="nr-head"><span class="nr-num">[{n}]</span>{head}'
+            f'</div><div class="nr-meta">{meta}</div><p class="nr-passage">'
+            f"{marked(passage, spans)}</p></div>")
 
 
-def cards_html(answer: dict) -> str:
+def cards_html(answer: dict, turn: int = 1) -> str:
     """Source cards for an answer's citations, or the not-covered notice."""
     if answer.get("abstained") or not answer.get("citations"):
         return (f'<div class="nr-empty"><strong>{NOT_COVERED_TITLE}.</strong> No indexed article '
                 "supports an answer to this question. Try other words, widen the outlet or date "
                 "filters, or ask about a story the index holds.</div>")
-    claims: dict[int, list[str]] = {}
-    for s in answer.get("sentences", []):
-        for n in s["citations"]:
-            claims.setdefault(n, []).append(s["text"])
-    cards = "".join(card_html(c, claims.get(c["number"], [])) for c in answer["citations"])
+    spans = sentence_spans(answer)
+    cards = "".join(card_html(c, spans.get(int(c["number"]), []), turn)
+                    for c in answer["citations"])
     return f'<div class="nr-cards">{cards}</div>'
 
 
-def answer_markdown(answer: dict) -> str:
+def turn_html(turn: int, question: str, answer: dict) -> str:
+    """One answer's block in the Sources panel: which question it answered, then its cards."""
+    when = as_of_label(answer.get("as_of"))
+    return (f'<section class="nr-turn" data-turn="{int(turn)}"><h4 class="nr-turn-head">'
+            f"Answer {int(turn)}: {h(question[:160])}{'…' if len(question) > 160 else ''}"
+            f'{f" <span class=nr-asof>({h(when)})</span>" if when else ""}</h4>'
+            f"{cards_html(answer, turn)}</section>")
+
+
+def sources_html(turns: Sequence[str]) -> str:
+    """Every turn's sources, newest first: an earlier answer's [n] still finds its own card."""
+    if not turns:
+        return HINT
+    return "".join(reversed(turns))
+
+
+def as_of_label(as_of: str | None) -> str:
+    """'as of 24 November 2026' for the day questions were read against."""
+    try:
+        d = date.fromisoformat((as_of or "")[:10])
+    except ValueError:
+        return ""
+    return f"as of {d.day} {d.strftime('%B')} {d.year}"
+
+
+def answer_markdown(answer: dict, turn: int = 1) -> str:
+    """The answer for the chat bubble: each [n] a link to its card (the sentence's own span),
+    and the day it was read against."""
+    when = as_of_label(answer.get("as_of"))
     if answer.get("abstained"):
-        return f"**{NOT_COVERED_TITLE}.** {md_escape(answer['answer'])}"
-    return md_escape(answer["answer"])
+        text = (f"**{NOT_COVERED_TITLE}.** No indexed article supports an answer to this "
+                "question.")
+        return f"{text}\n\n_{when[0].upper() + when[1:]}._" if when else text
+    parts = []
+    for i, s in enumerate(answer.get("sentences", [])):
+        body = md_escape(s["text"])
+        if s.get("supported", True) and s.get("citations"):
+            body += " " + "".join(
+                f"[\\[{int(n)}\\]](#{card_id(turn, n)}-s{i})" for n in s["citations"])
+        elif not s.get("supported", True):
+            body += " _(unverified)_"
+        parts.append(body)
+    text = " ".join(parts) if parts else md_escape(answer["answer"])
+    return f"{text}\n\n_{when[0].upper() + when[1:]}._" if when else text
 
 
 def stats_line(stats: dict) -> str:
@@ -132,58 +201,108 @@ def example_questions(path: Path = QUESTIONS, n: int = 6) -> list[list[str]]:
     return [[r["question"], r.get("as_of", "")] for r in ordered[:n]]
 
 
+# A click on an answer's [n] scrolls to that turn's card and flashes the sentence's own span.
+CITE_JS = """
+() => {
+  if (window.__nrCites) return;
+  window.__nrCites = true;
+  document.addEventListener("click", (ev) => {
+    const a = ev.target && ev.target.closest ? ev.target.closest("a[href*='#nr-t']") : null;
+    const m = a && /#(nr-t\\d+-c\\d+)(?:-s(\\d+))?$/.exec(a.getAttribute("href") || "");
+    if (!m) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    const card = document.getElementById(m[1]);
+    if (!card) return;
+    document.querySelectorAll("#nr-sources .nr-flash, #nr-sources .nr-focus")
+      .forEach((e) => e.classList.remove("nr-flash", "nr-focus"));
+    card.scrollIntoView({ behavior: "smooth", block: "center" });
+    void card.offsetWidth;
+    card.classList.add("nr-flash");
+    const mark = m[2] !== undefined ? card.querySelector('mark[data-s="' + m[2] + '"]') : null;
+    if (mark) mark.classList.add("nr-focus");
+  }, true);
+}
+"""
+
+
 def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
     """The chat Blocks; `limiter` (see ui.server.RateLimiter) is shared with the JSON API."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
     stats = rag.stats()
+    limit = settings.max_question_chars
+    examples = example_questions()
 
-    def respond(message: str, messages: list, pairs: list, outlets: list | None, since: str,
-                until: str, as_of: str, request: gr.Request) -> Iterator[tuple]:
+    def respond(message: str, messages: list, pairs: list, turns: list, outlets: list | None,
+                since: str, until: str, as_of: str, pinned: str,
+                request: gr.Request) -> Iterator[tuple]:
+        """Outputs: chat, pairs, turns (each answer's sources), sources panel, box, status,
+        pinned as-of (a demo question's own day, used once)."""
         question = (message or "").strip()
         if not question:
-            yield messages, pairs, gr.update(), message
+            yield (messages, pairs, turns, gr.update(), message,
+                   "Type a question first: the box is empty.", "")
+            return
+        if len(question) > limit:
+            messages = messages + [
+                {"role": "user", "content": md_escape(question[:200]) + "…"},
+                {"role": "assistant", "content": (
+                    f"**Too long to ask.** This question is {len(question):,} characters long; "
+                    f"the limit is {limit:,}. Shorten it and ask again (it is still in the box).")}]
+            yield (messages, pairs, turns, gr.update(), message,
+                   f"The question is {len(question):,} characters; the limit is {limit:,}.", "")
             return
         messages = messages + [{"role": "user", "content": md_escape(question)},
                                {"role": "assistant", "content": "_Searching the news…_"}]
         retry = limiter.hit(request.client.host if request and request.client else "unknown")
         if retry is not None:
             messages[-1]["content"] = md_escape(limiter.message(retry))
-            yield messages, pairs, gr.update(), ""
+            yield messages, pairs, turns, gr.update(), "", "", ""
             return
-        yield messages, pairs, '<p class="nr-hint">Searching…</p>', ""
+        yield messages, pairs, turns, gr.update(), "", "", pinned
+        day = ((as_of or "").strip() or (pinned or "").strip()
+               or _page_as_of(request) or None)  # the box, a demo question, the page, or today
+        turn = len(turns) + 1  # which answer the cards belong to
         text, answer = "", None
         try:
             for event in rag.ask_stream(
                     question, history=[tuple(p) for p in pairs][-MAX_TURNS:],
                     sources=outlets or None, since=(since or "").strip() or None,
-                    until=(until or "").strip() or None, as_of=(as_of or "").strip() or None):
+                    until=(until or "").strip() or None, as_of=day):
                 if event["event"] in ("delta", "reset"):
                     text = text + event["text"] if event["event"] == "delta" else event["text"]
                     messages[-1]["content"] = md_escape(text)
-                    yield messages, pairs, gr.update(), ""
+                    yield messages, pairs, turns, gr.update(), "", "", ""
                 elif event["event"] == "answer":
                     answer = event["data"]
         except NewsragError as e:
             messages[-1]["content"] = "**Cannot answer:** " + md_escape(str(e))
-            yield messages, pairs, gr.update(value=""), ""
+            yield messages, pairs, turns, gr.update(), "", "", ""
             return
         except Exception:  # say so in the chat rather than leave "Searching" up
             log.exception("answering failed")
             messages[-1]["content"] = "**Something went wrong while answering.** Try again."
-            yield messages, pairs, gr.update(value=""), ""
+            yield messages, pairs, turns, gr.update(), "", "", ""
             return
         if answer is None:
             return
-        messages[-1]["content"] = answer_markdown(answer)
-        turn = len(pairs) + 1  # marks which answer the cards belong to
-        shown = f'<div class="nr-turn" data-turn="{turn}">{cards_html(answer)}</div>'
-        yield messages, pairs + [[question, answer["answer"]]], shown, ""
+        messages[-1]["content"] = answer_markdown(answer, turn)
+        turns = turns + [turn_html(turn, question, answer)]
+        yield (messages, pairs + [[question, answer["answer"]]], turns, sources_html(turns), "",
+               "", "")
 
     def refresh() -> tuple:
         s = rag.stats()
         return stats_line(s), gr.update(choices=list(s.get("sources", {})))
+
+    def pick(i: int) -> tuple[str, str]:
+        question, day = examples[int(i)]
+        return question, day
+
+    def restart() -> tuple:
+        return [], [], [], '<p class="nr-hint">New conversation.</p>', "", "", ""
 
     with gr.Blocks(title="newsrag: ask the news") as blocks:
         gr.Markdown("## Ask the news")
@@ -195,11 +314,13 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
             placeholder="Ask a question about the indexed news. Follow-up questions keep the "
                         "conversation.")
         with gr.Row():
-            box = gr.Textbox(show_label=False, placeholder="e.g. Who mediated the transit strike?",
-                             max_length=settings.max_question_chars, scale=5,
-                             elem_id="nr-question", autofocus=True)
+            # no max_length: the browser would cut a long paste silently; respond() refuses it
+            box = gr.Textbox(show_label=False, scale=5, elem_id="nr-question", autofocus=True,
+                             placeholder=f"e.g. Who mediated the transit strike? (up to {limit:,} "
+                                         "characters)")
             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="nr-ask")
             clear = gr.Button("New conversation", scale=1, elem_id="nr-clear")
+        status = gr.Markdown("", elem_id="nr-status")
         with gr.Accordion("Filters", open=False), gr.Row():
             outlets = gr.Dropdown(choices=list(stats.get("sources", {})), multiselect=True,
                                   label="Outlets", info="none selected = all outlets")
@@ -207,21 +328,31 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
             until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD")
             as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (default: today)",
                                info="'last week' and 'latest' are read against this day")
-        gr.Markdown("### Sources")
-        cards = gr.HTML('<p class="nr-hint">The passages an answer cites appear here.</p>',
-                        elem_id="nr-sources", js_on_load=None)
-        examples = example_questions()
+        demo = None
         if examples:
-            gr.Examples(examples, inputs=[box, as_of], label="Demo questions (as of 2026-11-24)",
-                        example_labels=[q for q, _ in examples])
-        pairs = gr.State([])
-        inputs = [box, chatbot, pairs, outlets, since, until, as_of]
-        outputs = [chatbot, pairs, cards, box]
+            demo = gr.Dataset(components=["textbox"], samples=[[q] for q, _ in examples],
+                              type="index", elem_id="nr-demo", samples_per_page=len(examples),
+                              label=f"Demo questions: click one to ask it (as of {examples[0][1]})")
+        gr.Markdown("### Sources")
+        cards = gr.HTML(HINT, elem_id="nr-sources", js_on_load=None)
+        pairs, turns, pinned = gr.State([]), gr.State([]), gr.State("")
+        inputs = [box, chatbot, pairs, turns, outlets, since, until, as_of, pinned]
+        outputs = [chatbot, pairs, turns, cards, box, status, pinned]
         for trigger in (box.submit, ask.click):
             trigger(respond, inputs, outputs, concurrency_limit=8, api_visibility="private")
-        clear.click(lambda: ([], [], '<p class="nr-hint">New conversation.</p>', ""), None,
-                    outputs, api_visibility="private")
-        chatbot.clear(lambda: ([], '<p class="nr-hint">New conversation.</p>'), None,
-                      [pairs, cards], api_visibility="private")
+        if demo is not None:
+            demo.click(pick, [demo], [box, pinned], api_visibility="private").then(
+                respond, inputs, outputs, concurrency_limit=8, api_visibility="private")
+        clear.click(restart, None, outputs, api_visibility="private")
+        chatbot.clear(lambda: ([], [], '<p class="nr-hint">New conversation.</p>'), None,
+                      [pairs, turns, cards], api_visibility="private")
         blocks.load(refresh, None, [header, outlets], api_visibility="private")
     return blocks
+
+
+def _page_as_of(request: Any) -> str:
+    """The page's own as-of day (`/?as_of=2026-11-24`), if it pins one."""
+    try:
+        return (request.query_params.get("as_of") or "").strip()
+    except AttributeError:
+        return ""

@@ -23,21 +23,12 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         lines.append(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else ""))
         if c.url:
             lines.append(f"    {c.url}")
-        span = _span_text(c.passage, c.span_end - c.span_start, answer, c.number)
+        a, b = c.span_in_passage
+        span = " ".join(c.passage[a:b].split()) if 0 <= a < b <= len(c.passage) else ""
         if span:
             lines.append(textwrap.fill(f"“{span}”", width, initial_indent="    ",
                                        subsequent_indent="    "))
     return "\n".join(lines)
-
-
-def _span_text(passage: str, length: int, answer: Answer, number: int) -> str:
-    """The supporting sentence inside the passage (the citation's offsets are into the article)."""
-    from ui.chat import passage_span  # shares the span logic with the chat's source cards
-
-    cite = {"passage": passage, "span_start": 0, "span_end": length}
-    claims = [s.text for s in answer.sentences if number in s.citations]
-    span = passage_span(cite, claims)
-    return " ".join(passage[span[0]:span[1]].split()) if span else ""
 
 
 def ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -81,6 +72,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "ingest_demo_if_empty", False):
         ingest_demo_if_empty(settings)
     app = create_app(settings)
+    # the embedding model loads on first use (rag/embedders.py): now, not on a reader's question
+    app.state.rag.index.embedder.embed_batch(["newsrag"])
     url = f"http://{settings.host}:{settings.port}"
     print(f"newsrag: chat {url}/  API docs {url}/docs  embed {url}/embed\n"
           f"widget: <script src=\"{url}/widget.js\" async></script>")

@@ -7,6 +7,7 @@ import hmac
 import html
 import ipaddress
 import json
+import logging
 import math
 import threading
 import time
@@ -22,6 +23,8 @@ from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rag.settings import Settings
+
+log = logging.getLogger("newsrag.server")
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "newsrag_chat"
@@ -139,6 +142,20 @@ def origin_allowed(origin: str, headers: Mapping[str, str], allowed: Collection[
 def origin_message(origin: str) -> str:
     return (f"Origin {origin} is not allowed: add it to NEWSRAG_CORS_ORIGINS (comma-separated) "
             "on the server.")
+
+
+_REFUSED: set[str] = set()  # origins already logged (bounded: a scan must not fill the log)
+
+
+def refused_origin(origin: str) -> str:
+    """Log, once per origin, which origin to allow for a site that embeds the widget; the
+    message for the reply."""
+    shown = json_safe(origin[:200])
+    if shown not in _REFUSED and len(_REFUSED) < 1000:
+        _REFUSED.add(shown)
+        log.warning("refused a request from origin %s: to let that site use the widget or the "
+                    "API, add it to NEWSRAG_CORS_ORIGINS (comma-separated)", shown)
+    return origin_message(shown)
 
 
 def forwarded_client(scope: Scope, proxies: list[Any]) -> bool:
@@ -277,7 +294,7 @@ class Guard:
         headers = Headers(scope=scope)
         origin = headers.get("origin")
         if origin and not origin_allowed(origin, headers, self.allowed, proxied):
-            return await self._refuse(scope, receive, send, 403, origin_message(origin))
+            return await self._refuse(scope, receive, send, 403, refused_origin(origin))
         if self.key and not self._signed_in(headers):
             if path == "/" and scope.get("method") in ("GET", "HEAD"):
                 return await login_page(scope.get("root_path", ""))(scope, receive, send)

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
@@ -36,11 +37,14 @@ from ui.guard import (
     login_page,
     new_session,
     origin_allowed,
-    origin_message,
     presented_key,
+    refused_origin,
 )
 
 STATIC = Path(__file__).resolve().parent / "static"
+# Swagger UI's files, packaged (fastapi-offline): /docs must not load them from a CDN
+DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+               "favicon.png": "image/png"}
 MAX_HISTORY_TURNS = 20
 log = logging.getLogger("newsrag.server")
 
@@ -135,11 +139,20 @@ class CitationOut(BaseModel):
     support: float
 
 
+class SpanOut(BaseModel):
+    citation: int = Field(description="the citation number this span belongs to")
+    start: int = Field(description="start of the sentence's supporting span in that passage")
+    end: int
+
+
 class SentenceOut(BaseModel):
     text: str
     citations: list[int]
     support: float
     supported: bool
+    attached: bool = Field(False, description="the answerer gave no marker; the checker found "
+                                              "the supporting passage")
+    spans: list[SpanOut] = Field([], description="where in each cited passage it is supported")
 
 
 class AskResponse(BaseModel):
@@ -174,7 +187,8 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
     app = FastAPI(
         title="newsrag", version="0.1.0",
         description="Ask the news: answers whose every claim cites the article passages it "
-                    "comes from. The chat is at `/`, the widget script at `/widget.js`.")
+                    "comes from. The chat is at `/`, the widget script at `/widget.js`.",
+        docs_url=None, redoc_url=None)  # /docs is served below, from packaged files
     app.state.rag, app.state.settings, app.state.limiter = rag, settings, limiter
     allowed = set(settings.cors_origins)
 
@@ -182,7 +196,7 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
         origin = request.headers.get("origin")
         if origin and not origin_allowed(origin, request.headers, allowed,
                                          request.scope.get(PROXIED, False)):
-            raise HTTPException(403, origin_message(origin))
+            raise HTTPException(403, refused_origin(origin))
 
     def check_key(request: Request) -> None:
         if settings.api_key and not key_matches(presented_key(request.headers), settings.api_key):
@@ -253,6 +267,34 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
             _sse(chain([first], events)), media_type="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
+    @app.get("/api/origin", tags=["api"])
+    def origin(request: Request) -> JSONResponse:
+        """Whether the calling site's origin may use the API: readable from any origin, so the
+        widget on a site that is not allowed can say so instead of "Failed to fetch"."""
+        origin = request.headers.get("origin")
+        allowed_here = not origin or origin_allowed(
+            origin, request.headers, allowed, request.scope.get(PROXIED, False))
+        body = {"origin": origin, "allowed": allowed_here}
+        if not allowed_here:
+            body["detail"] = refused_origin(origin)
+        return JSONResponse(body, headers={"Access-Control-Allow-Origin": "*",
+                                           "Cache-Control": "no-store"})
+
+    @app.get("/docs", include_in_schema=False)
+    def docs(request: Request) -> Any:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=root + (app.openapi_url or "/openapi.json"), title="newsrag API",
+            swagger_js_url=f"{root}/docs/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/favicon.png")
+
+    for name, media in DOCS_ASSETS.items():
+        def asset(name: str = name, media: str = media) -> FileResponse:
+            return FileResponse(_docs_assets() / name, media_type=media,
+                                headers={"Cache-Control": "public, max-age=86400"})
+        app.add_api_route(f"/docs/{name}", asset, methods=["GET"], include_in_schema=False)
+
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> FileResponse:
         return FileResponse(STATIC / "widget.js", media_type="text/javascript", headers={
@@ -295,12 +337,12 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
     if chat:
         import gradio as gr
 
-        from ui.chat import CSS, build_chat
+        from ui.chat import CITE_JS, CSS, build_chat
 
         blocks = build_chat(rag, settings, limiter)
         fn_indices = list(blocks.fns)
         app = gr.mount_gradio_app(app, blocks, path="/", footer_links=[], ssr_mode=False,
-                                  show_error=True, css=CSS, mcp_server=False)
+                                  show_error=True, css=CSS, js=CITE_JS, mcp_server=False)
     # innermost first: the guard sees bodies already size-limited; CORS headers go on every reply
     app.add_middleware(Guard, settings=settings, own=own, fn_indices=fn_indices)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -312,6 +354,12 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
 
 
 # --- helpers -----------------------------------------------------------------------------
+def _docs_assets() -> Path:
+    import fastapi_offline
+
+    return Path(fastapi_offline.__file__).resolve().parent / "static"
+
+
 _STATUS = [(InvalidQuestionError, 422), (EmptyIndexError, 503), (AnswererError, 502),
            (NewsragError, 400)]
 

@@ -261,8 +261,9 @@ class ExtractiveAnswerer:
             by_stem[k] = max(by_stem.get(k, 0.0), w[t])
         missing = [k for k in by_stem if not _held(k, have)]
         if self.doc_freq and any(len(k) >= 4 for k in missing):
-            df = self.doc_freq([t for t in terms if _norm(t) in missing])
-            if any(df.get(t, 0) == 0 and len(t) >= 4 for t in terms if _norm(t) in missing):
+            absent = [t for t in terms if _norm(t) in missing and len(t) >= 4]
+            df = self.doc_freq([v for t in absent for v in _spellings(t)])
+            if any(all(df.get(v, 0) == 0 for v in _spellings(t)) for t in absent):
                 return 1.0
         return sum(by_stem[k] for k in missing) / (sum(by_stem.values()) or 1.0)
 
@@ -286,6 +287,23 @@ def _norm(word: str) -> str:
     """A word's stem for matching: no possessive, -ize read as -ise ("authorize")."""
     word = re.sub(r"['’]s$", "", word)
     return stem(re.sub(r"iz(e|es|ed|ing|ation)$", r"is\1", word))
+
+
+_SPELLINGS = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"iz(e|es|ed|ing|ation|ations)$", r"is\1"),
+              (r"ys(e|es|ed|ing)$", r"yz\1"), (r"yz(e|es|ed|ing)$", r"ys\1"),
+              (r"our(s|ed|ing|ite|ites)?$", r"or\1"), (r"tre(s)?$", r"ter\1"),
+              (r"ence$", r"ense"), (r"ogue(s)?$", r"og\1"))
+
+
+def _spellings(word: str) -> list[str]:
+    """A word and its other English spellings ("authorise", "authorize"): a word the index
+    never holds under any of them is a thing the news does not mention."""
+    out = [word]
+    for pattern, repl in _SPELLINGS:
+        other = re.sub(pattern, repl, word)
+        if other != word and other not in out:
+            out.append(other)
+    return out
 
 
 def _held(key: str, have: set[str]) -> bool:

@@ -62,6 +62,14 @@ def test_summary_of_hand_made_rows():
     assert m["timing"]["retrieve_ms_median"] == 10.0
 
 
+def test_attached_sentences_are_counted_per_answer():
+    rows = copy.deepcopy(ROWS) + [_row("q4", 1.0, 1.0, 1.0, 1.0, abstained=True)]
+    rows[0]["attached"], rows[1]["attached"], rows[3]["attached"] = 2, 0, 0
+    m = summarize(rows, {})["answers"]
+    assert m["attached_answers"] == pytest.approx(1 / 3)  # of the 3 answered, abstention apart
+    assert "| answers with an attached sentence |" in render_markdown(fake_run(rows))
+
+
 def test_worst_failures_order():
     # q2 (wrong answer, gold doc missed) before q3 (wrong answer, gold doc found); q1 is fine
     fails = worst_failures(ROWS)

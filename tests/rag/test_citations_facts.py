@@ -105,3 +105,24 @@ def test_streamed_pieces_keep_their_spaces_on_either_side():
         done.append(pending)
         assert "".join(done).split() == "The Tidewater ferry resumed. Construction is late.".split()
         assert "".join(done).strip() == "The Tidewater ferry resumed. Construction is late."
+
+
+def test_each_sentence_carries_the_span_it_rests_on(checker):
+    checked = checker.check("The council voted nine to four to back the plan [1]. Works start in "
+                            "March 2027 [1].", [_p(TUNNEL)], {})
+    spans = [s.spans for s in checked.sentences]
+    assert [TUNNEL[a:b] for (_, a, b), in spans] == [
+        "The council voted nine to four to back the plan.", "Works start in March 2027."]
+    assert all(n == 1 for (n, _, _), in spans)
+
+
+def test_unverified_goes_after_the_whole_sentence_not_inside_it():
+    strike = "The strike will begin at 4 a.m. on Monday, October 5, the union said."
+    marking = CitationChecker(SupportScorer(), threshold=0.5, unsupported="mark", attach=False)
+    checked = marking.check('The strike will begin at 4 a.m. on Monday, October 12 [1]. Okafor '
+                            'said "we walk out at 4 a.m." The union said so [1].',
+                            [_p(strike)], {})
+    assert checked.text.startswith(
+        "The strike will begin at 4 a.m. on Monday, October 12. (unverified) ")
+    assert 'Okafor said "we walk out at 4 a.m." (unverified)' in checked.text
+    assert "a.m. (unverified) on" not in checked.text

@@ -63,8 +63,9 @@ MEDIATOR = "Who was appointed to mediate the Port Calder transit strike?"
 
 
 def respond_data(question: str = MEDIATOR, as_of: str = "2026-11-24") -> list[Any]:
-    """The chat's `respond` inputs: question, chat, pairs, outlets, since, until, as_of."""
-    return [question, [], [], [], "", "", as_of]
+    """The chat's `respond` inputs: question, chat, pairs, turns (each answer's sources),
+    outlets, since, until, as_of, and the as-of a demo question pins."""
+    return [question, [], [], [], [], "", "", as_of, ""]
 
 
 def respond_index(c: httpx.Client, headers: dict[str, str] | None = None) -> int:

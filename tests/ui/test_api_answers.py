@@ -47,3 +47,25 @@ def test_a_question_of_invisible_characters_is_refused(client: TestClient) -> No
     r = client.post("/api/ask", json={"question": "\u200b\u200b", "as_of": AS_OF})
     assert r.status_code == 422, r.text
     assert "empty" in str(r.json())
+
+
+def test_one_as_of_rule_for_the_chat_and_the_api(client: TestClient) -> None:
+    """Unpinned, both read "last week" against today; pinned, both use the pinned day; the
+    chat shows the day under the answer."""
+    from datetime import UTC, datetime
+
+    from tests.ui.conftest import queue_result, respond_data, respond_index
+    from ui.chat import as_of_label
+
+    question = "What did the Alderford council decide last week?"
+    today = datetime.now(UTC).date().isoformat()
+    api = client.post("/api/ask", json={"question": question}).json()
+    assert api["as_of"] == today
+    fn = respond_index(client)
+    for day, expected in (("", today), (AS_OF, AS_OF)):
+        status, text = queue_result(client, fn, respond_data(question, day), {},
+                                    session=f"asof-{day or 'today'}")
+        label = as_of_label(expected)
+        assert status == 200 and (label[0].upper() + label[1:]) in text, text[-400:]
+    pinned = client.post("/api/ask", json={"question": question, "as_of": AS_OF}).json()
+    assert pinned["as_of"] == AS_OF and pinned["answer"] != api["answer"]

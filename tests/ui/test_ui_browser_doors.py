@@ -104,13 +104,15 @@ def test_bare_urls_in_articles_are_not_links_in_chat(page: Any, goats_app: FastA
         for shown in ("http://127.0.0.1:9/track.png", "www.wexmoor-goats.example",
                       "judge@wexmoor-goats.example"):
             assert shown in text
-        assert bubble.locator("a, img").count() == 0
-        links = page.locator("#nr-chat a[href], #nr-sources a[href]")
+        # the only links in an answer are its own [n] markers, to its source cards
+        assert bubble.locator("img, a:not([href^='#nr-t1-c'])").count() == 0
+        assert bubble.locator("a[href^='#nr-t1-c']").count() >= 1
+        links = page.locator("#nr-chat a[href]:not([href^='#nr-t']), #nr-sources a[href]")
         assert [links.nth(i).get_attribute("href") for i in range(links.count())] == [ARTICLE_URL]
         chat_ask(page, POSTER_Q, 2)  # markdown image syntax in the article stays text
         bubble = page.locator("#nr-chat [data-testid=bot]").last
         assert "![goat](http://127.0.0.1:9/goat.png)" in bubble.inner_text()
-        assert page.locator("#nr-chat img, #nr-chat a").count() == 0
+        assert page.locator("#nr-chat img, #nr-chat a:not([href^='#nr-t'])").count() == 0
         assert [(s, u) for s, u in seen if s >= 400] == []
         assert page.errors == []
 

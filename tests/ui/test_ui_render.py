@@ -4,7 +4,18 @@ from __future__ import annotations
 from typing import Any
 
 from rag.types import answer_to_dict
-from ui.chat import cards_html, example_questions, h, md_escape, passage_span, safe_url
+from ui.chat import (
+    answer_markdown,
+    as_of_label,
+    cards_html,
+    example_questions,
+    h,
+    md_escape,
+    passage_span,
+    safe_url,
+    sources_html,
+    turn_html,
+)
 
 HOSTILE = {
     "number": 1, "chunk_id": "a-0000", "article_id": "a", "source": "Evil <b>Times</b>",
@@ -35,7 +46,7 @@ def test_cards_escape_everything_and_drop_unsafe_links() -> None:
         {"text": "Intro.", "citations": [1], "support": 0.9, "supported": True}]})
     assert "<script" not in out and "<img" not in out and "<b>" not in out
     assert "javascript:" not in out.split("nr-passage")[0]  # no link made from a javascript: URL
-    assert "&lt;script&gt;" in out and "&#36;&#123;window" in out
+    assert "&lt;script&gt;" in out and "&#36;" in out and "&#123;window" in out
     assert 'href="' not in out
 
 
@@ -45,24 +56,64 @@ def test_not_covered_card() -> None:
     assert 'class="nr-empty"' in out and "Not covered by the indexed news" in out
 
 
-def test_span_marks_the_supporting_sentence(news_rag: Any) -> None:
-    answer = news_rag.ask("How many drivers walked off the job when the Port Calder transit "
-                          "strike began?", as_of="2026-11-24")
+def test_each_sentence_marks_its_own_span(news_rag: Any) -> None:
+    """The card marks exactly the span the checker accepted for each sentence, nothing else."""
+    answer = news_rag.ask("What share of Port Calder transit union members voted to authorise "
+                          "a strike?", as_of="2026-11-24")
     data = answer_to_dict(answer)
-    assert data["citations"]
-    for c in data["citations"]:
-        claims = [s["text"] for s in data["sentences"] if c["number"] in s["citations"]]
-        span = passage_span(c, claims)
-        assert span is not None
-        article = news_rag.index.catalog.article_text(c["article_id"])
-        assert c["passage"][span[0]:span[1]] == article[c["span_start"]:c["span_end"]]
-        assert f"<mark>{h(c['passage'][span[0]:span[1]])}</mark>" in cards_html(data)
+    assert data["citations"] and "91%" in data["sentences"][0]["text"]
+    out = cards_html(data, turn=3)
+    for i, s in enumerate(data["sentences"]):
+        for span in s["spans"]:
+            c = next(c for c in data["citations"] if c["number"] == span["citation"])
+            quoted = c["passage"][span["start"]:span["end"]]
+            assert quoted.strip() and quoted.split()[0] in s["text"]
+            assert f'<mark data-s="{i}">{h(quoted)}</mark>' in out
+    first = data["sentences"][0]
+    card = out.split(f'id="nr-t3-c{first["citations"][0]}"')[1].split('class="nr-card"')[0]
+    assert card.count("<mark") == sum(
+        1 for s in data["sentences"] for sp in s["spans"] if sp["citation"] == first["citations"][0])
+    assert "91% of members" in card.split('<mark data-s="0">')[1].split("</mark>")[0]
+
+
+def test_marks_do_not_overlap_or_spill() -> None:
+    c = {"number": 2, "passage": "One two. Three four. Five six.", "span_start": 0, "span_end": 8,
+         "chunk_start": 0, "title": "T"}
+    answer = {"citations": [c], "sentences": [
+        {"text": "Three four.", "citations": [2], "spans": [{"citation": 2, "start": 9, "end": 20}]},
+        {"text": "Four. Five", "citations": [2], "spans": [{"citation": 2, "start": 15, "end": 25}]}]}
+    out = cards_html(answer, turn=1)
+    assert ('One two. <mark data-s="0">Three four.</mark><mark data-s="1"> Five</mark> six.'
+            in out)
 
 
 def test_span_from_chunk_start_when_given() -> None:
     c = {"passage": "One. Two three. Four.", "span_start": 105, "span_end": 115, "chunk_start": 100}
-    assert passage_span(c, []) == (5, 15)
-    assert passage_span(c | {"chunk_start": 200}, []) is None
+    assert passage_span(c) == (5, 15)
+    assert passage_span(c | {"chunk_start": 200}) is None
+
+
+def test_markers_link_to_their_turns_card() -> None:
+    answer = {"abstained": False, "as_of": "2026-11-24", "answer": "A [1]. B [2]", "sentences": [
+        {"text": "A <b>x</b>.", "citations": [1], "supported": True},
+        {"text": "B.", "citations": [2, 1], "supported": True},
+        {"text": "C.", "citations": [], "supported": False}]}
+    md = answer_markdown(answer, turn=4)
+    assert "[\\[1\\]](#nr-t4-c1-s0)" in md and "[\\[2\\]](#nr-t4-c2-s1)[\\[1\\]](#nr-t4-c1-s1)" in md
+    assert "&lt;b&gt;" in md and "C. _(unverified)_" in md
+    assert md.endswith("_As of 24 November 2026._")
+    assert as_of_label("2026-12-02") == "as of 2 December 2026" and as_of_label("junk") == ""
+
+
+def test_sources_keep_every_turn_newest_first() -> None:
+    c = {"number": 1, "passage": "P.", "span_start": 0, "span_end": 2, "chunk_start": 0,
+         "title": "First"}
+    one = turn_html(1, "Who?", {"citations": [c], "sentences": [], "as_of": "2026-11-24"})
+    two = turn_html(2, "And then?", {"abstained": True, "citations": []})
+    out = sources_html([one, two])
+    assert out.index('data-turn="2"') < out.index('data-turn="1"')
+    assert 'id="nr-t1-c1"' in out and "Answer 1: Who?" in out and "Not covered" in out
+    assert "(as of 24 November 2026)" in out
 
 
 def test_example_questions_cover_every_kind() -> None:

@@ -12,7 +12,8 @@
   var API_KEY = script.getAttribute("data-api-key") ||
     (INLINE ? new URLSearchParams(location.search).get("key") : null);
   var TITLE = script.getAttribute("data-title") || "Ask the news";
-  var AS_OF = script.getAttribute("data-as-of") || null;
+  var AS_OF = script.getAttribute("data-as-of") ||
+    (INLINE ? new URLSearchParams(location.search).get("as_of") : null) || null;
   var MAX_TURNS = 6;
 
   var CSS = [
@@ -45,6 +46,7 @@
     ".sources{margin:8px 0 0;padding:0 0 0 22px;font-size:12.5px;white-space:normal}",
     ".sources li{margin:0 0 4px}",
     ".meta{color:#57606a}",
+    ".asof{color:#57606a;font-size:12px;margin:4px 0 0}",
     "a{color:#0969da;text-decoration:underline}",
     ".marker{text-decoration:none;font-weight:600}",
     "form{display:flex;gap:6px;padding:10px;border-top:1px solid #d0d7de;background:#fff;margin:0}",
@@ -102,7 +104,7 @@
     input.name = "question";
     input.placeholder = "Ask about the news\u2026";
     input.setAttribute("aria-label", "Question");
-    input.maxLength = 1000;
+    // no maxLength: a long question is refused by the server with its limit, not cut here
     var send = el("button", "send", "Ask");
     send.type = "submit";
     form.appendChild(input);
@@ -157,6 +159,9 @@
       if (AS_OF) body.as_of = AS_OF;
       return fetch(BASE + "/api/ask/stream", {
         method: "POST", headers: headers, body: JSON.stringify(body), credentials: "omit"
+      }).catch(function (e) {
+        // the browser hides why (a refused origin looks like a network error): ask the server
+        return whyUnreachable().then(function (why) { throw new Error(why); });
       }).then(function (res) {
         if (!res.ok) {
           return res.json().catch(function () { return {}; }).then(function (data) {
@@ -179,6 +184,29 @@
         });
       });
     }
+  }
+
+  function whyUnreachable() {
+    return fetch(BASE + "/api/origin", { credentials: "omit" }).then(function (res) {
+      return res.json();
+    }).then(function (data) {
+      if (data && data.allowed === false) {
+        return "This site (" + (data.origin || location.origin) + ") is not allowed to use " +
+          "this news service. Its administrator can allow it by adding the site's origin to " +
+          "NEWSRAG_CORS_ORIGINS on the server.";
+      }
+      return "The news service could not be reached. Try again in a moment.";
+    }, function () {
+      return "The news service at " + BASE + " could not be reached. Try again in a moment.";
+    });
+  }
+
+  function asOfLabel(day) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})/.exec(day || "");
+    if (!m) return "";
+    var months = ["January", "February", "March", "April", "May", "June", "July", "August",
+                  "September", "October", "November", "December"];
+    return "As of " + Number(m[3]) + " " + months[Number(m[2]) - 1] + " " + m[1] + ".";
   }
 
   function readEvents(res, onEvent) {
@@ -235,6 +263,8 @@
         text.appendChild(document.createTextNode(part));
       }
     });
+    var when = asOfLabel(answer.as_of);
+    if (when) bot.appendChild(el("p", "asof", when));
     if (!answer.citations || !answer.citations.length) return;
     var list = el("ol", "sources");
     list.setAttribute("aria-label", "Sources");
