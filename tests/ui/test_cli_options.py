@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rag import embedders
+from rag.errors import ConfigError
 from rag.settings import Settings
 from ui.cli import main
 
@@ -185,11 +186,44 @@ def test_debug_shows_the_model_libraries_output(index_settings: Settings, capsys
     from transformers.utils import logging as hf_logging
 
     monkeypatch.setattr(embedders, "_CACHE", {})  # load the model again, under -v
-    code, _, err = run(capsys, "-v", "stats", "--data-dir", str(index_settings.data_dir))
+    code, _, err = run(capsys, "-v", "ask", MEDIATOR, "--data-dir", str(index_settings.data_dir))
     assert code == 0
     assert hf_logging.get_verbosity() == logging.DEBUG and hf_logging.is_progress_bar_enabled()
     assert logging.getLogger("sentence_transformers").level == logging.DEBUG
     assert "Loading weights" in err  # transformers' own log handler holds the real stderr
+
+
+def test_stats_never_loads_the_embedding_model_but_ask_does(index_settings: Settings, capsys,
+                                                          monkeypatch) -> None:
+    loads: list[str] = []
+
+    def load(self) -> None:
+        loads.append(self.name)
+        raise ConfigError("the model was loaded")
+
+    monkeypatch.setattr(embedders, "_CACHE", {})  # not the session's, already loaded embedder
+    monkeypatch.setattr(embedders.SentenceTransformerEmbedder, "_load", load)
+    d = ["--data-dir", str(index_settings.data_dir)]
+    code, out, err = run(capsys, *d, "stats", "--json")
+    assert code == 0, err
+    assert json.loads(out)["embedder"] == {"name": "all-MiniLM-L6-v2", "dimension": 384}
+    assert loads == []
+    code, _, err = run(capsys, *d, "ask", MEDIATOR)  # the question must be embedded
+    assert code == 2 and "the model was loaded" in err
+    assert loads == ["all-MiniLM-L6-v2"]
+
+
+def test_stats_in_a_fresh_process_imports_no_model_library(index_settings: Settings) -> None:
+    """What makes `newsrag stats` start in about a second rather than five (docs/performance.md)."""
+    script = ("import json, sys\nfrom ui.cli import main\n"
+              f"code = main(['--data-dir', {str(index_settings.data_dir)!r}, 'stats', '--json'])\n"
+              "print(json.dumps([code, sorted(m for m in ('sentence_transformers', 'torch', "
+              "'transformers', 'onnxruntime') if m in sys.modules)]))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          cwd=REPO, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    code, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert code == 0 and imported == []
 
 
 def test_model_libraries_quiet_by_default(embedder) -> None:
