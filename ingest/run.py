@@ -24,6 +24,9 @@ from rag.types import Article, Chunk, Skip
 class IngestReport:
     files: int = 0
     files_unchanged: int = 0
+    # files that hold an article: read now, or unchanged since a run that found one. None of
+    # them means nothing could be read (`newsrag ingest` exits 3)
+    files_with_articles: int = 0
     seen: int = 0
     ingested: int = 0
     updated: int = 0
@@ -42,6 +45,7 @@ class IngestReport:
         return {
             "files": self.files,
             "files_unchanged": self.files_unchanged,
+            "files_with_articles": self.files_with_articles,
             "seen": self.seen,
             "ingested": self.ingested,
             "updated": self.updated,
@@ -99,6 +103,7 @@ class Ingestor:
         self.report.files += 1
         if self.index.catalog.file_state(key) == (st.st_size, st.st_mtime_ns):
             self.report.files_unchanged += 1
+            self.report.files_with_articles += bool(self.index.catalog.file_seen_ids(key))
             return
         catalog = self.index.catalog
         before = set(catalog.file_article_ids(key))
@@ -112,6 +117,7 @@ class Ingestor:
             self.report.seen += 1
             seen_ids.append(item.id)
             self.add_article(item, key)
+        self.report.files_with_articles += bool(seen_ids)
         if not seen_ids and not skipped:  # a loader found nothing and said nothing: say why
             self._skip(Skip(str(path), "no article", "the file holds no records"))
             skipped.append({"origin": str(path), "reason": "no article"})

@@ -258,6 +258,11 @@ class Catalog:
                  time.time()),
             )
 
+    def file_seen_ids(self, path: str) -> list[str]:
+        """The ids of the articles the file held when it was last read (duplicates included)."""
+        row = self.db.execute("SELECT article_ids FROM files WHERE path=?", (path,)).fetchone()
+        return json.loads(row[0] or "[]") if row else []
+
     def file_article_ids(self, path: str) -> list[str]:
         rows = self.db.execute("SELECT id FROM articles WHERE file=?", (path,)).fetchall()
         return [r[0] for r in rows]

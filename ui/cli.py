@@ -8,13 +8,24 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import NewsragError
 from rag.settings import Settings
 
+if TYPE_CHECKING:
+    from ingest.run import IngestReport
+
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "demo" / "corpus"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# Exit statuses: 0 done, 2 an error (bad option, missing path, broken index), 130 interrupted,
+# and for `ingest` 3: nothing could be read (README, docs/ingest.md)
+EXIT_NOTHING_READ = 3
+INGEST_EXITS = (
+    "exit status: 0 when the files were read (some skipped, or all unchanged since an earlier "
+    "run, included); 3 when nothing could be read: no files, or every file skipped (empty, "
+    "broken, unsupported); 2 on an error (a missing path, a bad option, the index)."
+)
 
 
 def global_options() -> argparse.ArgumentParser:
@@ -41,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      parents=[common])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("ingest", help="add news files or folders to the index", parents=[common])
+    p = sub.add_parser("ingest", help="add news files or folders to the index", parents=[common],
+                       epilog=INGEST_EXITS)
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -170,7 +182,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     data = report.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
-        return 0
+        return _ingest_status(report, args.paths)
     print(
         f"seen {data['seen']} articles in {data['files']} files "
         f"({data['files_unchanged']} files unchanged): ingested {data['ingested']}, "
@@ -186,7 +198,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             print(f"  skip {s.origin}: {s.reason}" + (f" ({s.detail})" if s.detail else ""))
     if report.recovered:
         print(f"rolled back {report.recovered} articles an interrupted run left half-written")
-    return 0
+    return _ingest_status(report, args.paths)
+
+
+def _ingest_status(report: IngestReport, paths: Sequence[Path]) -> int:
+    """0, or 3 when no file held an article (said on stderr, so that cron mails it)."""
+    if report.files_with_articles:
+        return 0
+    where = ", ".join(str(p) for p in paths)
+    if not report.files:
+        why = f"there are no files in {where}"
+    else:
+        why = f"none of the {report.files} files in {where} holds an article that could be read"
+        if report.files_unchanged:
+            why += (f" ({report.files_unchanged} unchanged since a run that skipped them: fix or "
+                    "replace them to have them read again)")
+    print(f"newsrag: nothing ingested: {why}", file=sys.stderr)
+    return EXIT_NOTHING_READ
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
