@@ -132,6 +132,8 @@ def evaluate(
     settings = settings.replace(answerer=answerer)
     t0 = time.perf_counter()
     index, ingest_report = open_eval_index(dataset.corpus, settings, _ingest_bar(progress))
+    # the model loads on first use: here, so that no question's retrieve_ms includes it
+    index.embedder.embed_batch(["warm up"])
     build_seconds = time.perf_counter() - t0
     try:
         rag = NewsRAG(index)
