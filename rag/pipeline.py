@@ -26,9 +26,10 @@ class NewsRAG:
     def __init__(self, index: Index, answerer: Answerer | None = None):
         self.index = index
         self.settings: Settings = index.settings
-        self.retriever = Retriever(index, reranker=_reranker(self.settings))
-        # sentence vectors are remembered between questions (the answerer and the checker)
+        # vectors are remembered between questions (the question, the answerer's sentences)
         self.sentence_vectors = VectorCache(lambda texts: self.index.embedder.embed_batch(texts))
+        self.retriever = Retriever(index, reranker=_reranker(self.settings),
+                                   embed=self.sentence_vectors)
         embed = self.sentence_vectors
         self.answerer = answerer or self.make_answerer(self.settings.answerer)
         self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold,

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal, Protocol
+
+import numpy as np
 
 from rag.dates import DateRange, day_number
 from rag.index import Index
@@ -54,9 +56,14 @@ def _similar(a: str, b: str, threshold: float = 0.8) -> bool:
 
 
 class Retriever:
-    def __init__(self, index: Index, reranker: Reranker | None = None):
+    def __init__(self, index: Index, reranker: Reranker | None = None,
+                 embed: Callable[[Sequence[str]], np.ndarray] | None = None):
         self.index = index
         self.reranker = reranker
+        # the question's vector; the pipeline passes its sentence-vector cache, so that the
+        # answerer, which compares sentences with the same question, finds it again
+        self.embed = embed if embed is not None else (
+            lambda texts: index.embedder.embed_batch(texts))
         s = index.settings
         self.candidates = s.candidates
         self.rrf_k = s.rrf_k
@@ -82,7 +89,7 @@ class Retriever:
         dense_sims: dict[str, float] = {}
         if mode in ("hybrid", "dense"):
             t0 = time.perf_counter()
-            vec = query_vector if query_vector is not None else self.index.embedder.embed_batch([query])[0]
+            vec = query_vector if query_vector is not None else self.embed([query])[0]
             t["embed_query"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             nearest = _Nearest(self.index.store, vec)

@@ -45,5 +45,11 @@ class VectorCache:
             return np.zeros((0, 0), dtype=np.float32)
         return np.stack([found[t] for t in texts])
 
+    def forget(self, texts: Sequence[str]) -> None:
+        """Drop these texts (a benchmark times each question as if asked for the first time)."""
+        with self._lock:
+            for t in texts:
+                self._vectors.pop(t, None)
+
     def __len__(self) -> int:
         return len(self._vectors)

@@ -27,8 +27,9 @@ from rag.types import Passage
 W_TERMS, W_CONTEXT, W_TITLE, W_MEANING, W_RANK, W_DENSE = 0.45, 0.15, 0.1, 0.5, 0.08, 0.1
 W_KIND = 0.45  # how much of a sentence's score depends on holding an answer of the asked kind
 W_LEAD, LEAD_CHARS = 0.15, 400
-EMBED_CANDIDATES = 24  # sentences compared in meaning with the question, per question
-MAX_WORDS = 110
+EMBED_CANDIDATES = 16  # sentences compared in meaning with the question, per question
+MEANING_CHARS = 120  # of each of them (the opening words)
+MAX_WORDS = 80  # the lead sentence and what follows it; the issue's "about 80 words"
 ADD_FRACTION, ADD_LEX = 0.3, 0.0  # a further sentence: this close to the lead, this many terms
 MAX_MISSING = 0.6  # of the question's weight, absent from every passage: not answered
 
@@ -224,7 +225,7 @@ class ExtractiveAnswerer:
         if self.embed is None:
             return cands
         head, tail = cands[:EMBED_CANDIDATES], cands[EMBED_CANDIDATES:]
-        vecs = self.embed([question] + [c.text for c in head])
+        vecs = self.embed([question] + [_meaning_text(c.text) for c in head])
         sims = vecs[1:] @ vecs[0]
         head = [replace(c, relevance=c.relevance + W_MEANING * float(s),
                         score=_score(c.relevance + W_MEANING * float(s), c.kind, c.novelty))
@@ -266,6 +267,14 @@ class ExtractiveAnswerer:
             if any(all(df.get(v, 0) == 0 for v in _spellings(t)) for t in absent):
                 return 1.0
         return sum(by_stem[k] for k in missing) / (sum(by_stem.values()) or 1.0)
+
+
+def _meaning_text(sentence: str) -> str:
+    """The part of a sentence compared in meaning with the question: its opening words, cut
+    at a word boundary (the model's time grows with the tokens, and the gist comes first)."""
+    if len(sentence) <= MEANING_CHARS:
+        return sentence
+    return sentence[:MEANING_CHARS].rsplit(" ", 1)[0]
 
 
 def _answer_like(sentence: str, toks: list[str], title: str) -> bool:

@@ -55,7 +55,6 @@ def test_two_part_questions_split_and_one_part_questions_do_not():
 # the answer or the passages but another sentence leads. Strict: fixing one shows here.
 KNOWN_LEAD_MISSES = {
     "How long will the Orrin Valley rail tunnel be?",
-    "Which consortium was chosen to build the Orrin Valley rail tunnel?",
     "What raise does the Mallowport dockers' new 4-year deal give them?",
     "Who is the new president of the Port Safety League?",
     "When will the Mill Race Bridge in Alderford reopen?",
@@ -70,7 +69,9 @@ def test_each_kind_of_question_is_answered_with_the_fact_first(demo_rag, q):
     a = demo_rag.ask(q["question"], as_of=q["as_of"])
     assert not a.abstained, a.text
     assert _has(a.sentences[0].text, q["answers"]), (a.text, q["answers"])
-    assert len(a.sentences) <= 3 and len(" ".join(s.text for s in a.sentences).split()) <= 100
+    # three sentences and about 80 words at most (a long lead sentence stands alone)
+    n_words = len(" ".join(s.text for s in a.sentences).split())
+    assert len(a.sentences) <= 3 and n_words <= max(80, len(a.sentences[0].text.split()))
 
 
 @pytest.mark.xfail(strict=True, reason="known miss: the tunnel's price sentence does not lead")

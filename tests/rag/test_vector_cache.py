@@ -55,3 +55,22 @@ def test_a_bad_embedder_or_size_is_refused() -> None:
     vec = cache(["x y"])
     vec[0][0] = 5.0  # the caller's array is its own: the remembered vector does not change
     assert cache(["x y"])[0][0] != 5.0
+
+
+def test_a_forgotten_text_is_embedded_again() -> None:
+    model = Counting()
+    cache = VectorCache(model)
+    cache(["q one", "s two"])
+    cache.forget(["q one", "never seen"])
+    cache(["q one", "s two"])
+    assert model.asked[-1] == ["q one"] and len(cache) == 2
+
+
+def test_the_pipeline_shares_one_cache_for_the_question_and_its_sentences(demo_rag) -> None:
+    """An empty cache is falsy (it has a length): it must still be the one used."""
+    from rag.pipeline import NewsRAG
+
+    fresh = NewsRAG(demo_rag.index)
+    assert fresh.retriever.embed is fresh.sentence_vectors
+    fresh.ask("Who was appointed to mediate the Port Calder transit strike?", as_of="2026-11-24")
+    assert fresh.sentence_vectors.hits >= 1  # the answerer found the question's vector
