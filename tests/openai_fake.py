@@ -8,14 +8,14 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 
 def default_script(messages: list[dict]) -> str:
     """Cite passage 1's first sentence correctly, invent a passage [9], misuse passage [2]."""
     user = messages[-1]["content"]
-    m = re.search(r"\[1\][^\n]*\n<<<\n(.+?)\n>>>", user, re.S)
+    m = re.search(r"\[1\][^\n]*\n<<<\n(.+?)\n>>>", user, re.DOTALL)
     first = re.split(r"(?<=[.!?])\s", m.group(1).strip())[0] if m else "Nothing."
     return (f"{first} [1] The moon is made of cheese [9]. "
             f"Purple dragons levitated over Mars [2].")

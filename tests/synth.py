@@ -5,18 +5,8 @@ import json
 import random
 from pathlib import Path
 
-_WORDS = (
-    "harbour council budget drivers union strike transit ferry reservoir drought rationing dam "
-    "power tariff regulator recall battery scooter probe launch orbit asteroid mission engineers "
-    "farmers irrigation rain storm bridge tunnel school hospital nurses doctors election mayor "
-    "minister parliament court judge ruling appeal museum festival stadium marathon runners record "
-    "market shares profit loss quarter investors bank rates inflation wages rent housing tenants "
-    "airport flights pilots cargo port ships containers exports imports tariffs trade talks deal "
-    "river flood warning residents evacuation volunteers police investigation report survey study "
-    "researchers glacier forest wildfire smoke air quality vaccine clinic patients students teachers"
-).split()
-_NAMES = ("Arden Brantwick Calder Delmore Eastpoint Fenwick Galloway Halden Ivers Jarrow Kestrel "
-          "Lindqvist Morrow Norland Orsay Pellham Quayle Rowan Selden Tarrant Ulric Vance").split()
+_WORDS = ["harbour", "council", "budget", "drivers", "union", "strike", "transit", "ferry", "reservoir", "drought", "rationing", "dam", "power", "tariff", "regulator", "recall", "battery", "scooter", "probe", "launch", "orbit", "asteroid", "mission", "engineers", "farmers", "irrigation", "rain", "storm", "bridge", "tunnel", "school", "hospital", "nurses", "doctors", "election", "mayor", "minister", "parliament", "court", "judge", "ruling", "appeal", "museum", "festival", "stadium", "marathon", "runners", "record", "market", "shares", "profit", "loss", "quarter", "investors", "bank", "rates", "inflation", "wages", "rent", "housing", "tenants", "airport", "flights", "pilots", "cargo", "port", "ships", "containers", "exports", "imports", "tariffs", "trade", "talks", "deal", "river", "flood", "warning", "residents", "evacuation", "volunteers", "police", "investigation", "report", "survey", "study", "researchers", "glacier", "forest", "wildfire", "smoke", "air", "quality", "vaccine", "clinic", "patients", "students", "teachers"]
+_NAMES = ["Arden", "Brantwick", "Calder", "Delmore", "Eastpoint", "Fenwick", "Galloway", "Halden", "Ivers", "Jarrow", "Kestrel", "Lindqvist", "Morrow", "Norland", "Orsay", "Pellham", "Quayle", "Rowan", "Selden", "Tarrant", "Ulric", "Vance"]
 
 
 def synth_article(i: int, seed: int = 0, paragraphs: int = 4) -> dict:

@@ -103,7 +103,7 @@ def test_streamed_pieces_keep_their_spaces_on_either_side():
             if complete:
                 done.append(complete)
         done.append(pending)
-        assert "".join(done).split() == "The Tidewater ferry resumed. Construction is late.".split()
+        assert "".join(done).split() == ["The", "Tidewater", "ferry", "resumed.", "Construction", "is", "late."]
         assert "".join(done).strip() == "The Tidewater ferry resumed. Construction is late."
 
 

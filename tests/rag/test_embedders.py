@@ -6,8 +6,8 @@ import numpy as np
 
 def test_a_few_texts_embed_as_in_a_batch(embedder):
     texts = ["What did the Alderford council decide last week?", "Port Calder transit strike",
-             "A much longer passage about the reservoir at Lake Tessaline, which fell to a record "
-             "low after the driest summer since records began, and the rationing that followed.",
+             ("A much longer passage about the reservoir at Lake Tessaline, which fell to a record "
+              "low after the driest summer since records began, and the rationing that followed."),
              "x", "Who won?", "The mayor's budget", "Ferry fares", "Stage 3 water restrictions"]
     batch = embedder.embed_batch(texts)  # sentence-transformers' encode()
     one_by_one = np.vstack([embedder.embed_batch([t]) for t in texts])
