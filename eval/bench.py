@@ -228,8 +228,7 @@ def memory_child(feeds: Path, data_dir: Path, chroma_url: str) -> None:
 def synth_corpus(n: int, dest: Path, per_file: int = 200) -> Path:
     """n distinct article-length records of generated text, as feed files of per_file each
     (feeds arrive as many files; one file is read whole, files are capped at max_file_bytes)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.synth import synth_article
+    from eval.synth import synth_article
 
     dest.mkdir(parents=True, exist_ok=True)
     for start in range(0, n, per_file):

@@ -43,7 +43,7 @@ QUERIES = ("harbour strike drivers", "reservoir drought rationing", "election ma
 # --- the corpora ------------------------------------------------------------------------
 def _article(i: int, seed: int = 5) -> dict:
     sys.path.insert(0, str(REPO))
-    from tests.synth import synth_article
+    from eval.synth import synth_article
 
     return synth_article(i, seed, paragraphs=3)
 
@@ -518,8 +518,8 @@ def read_only_trial(work: Path, embedder, corpus: Path, env: dict[str, str]) -> 
 
 def disk_trials(work: Path, levels: list[int], batch_chunks: int,
                 read_only: bool = True) -> dict[str, Any]:
+    from eval.synth import write_jsonl
     from rag.embedders import get_embedder
-    from tests.synth import write_jsonl
 
     embedder = get_embedder("minilm")
     env = cli_env(batch_chunks)

@@ -44,7 +44,7 @@ def write_round(folder: Path, n: int, per_round: int) -> Path:
     """Round n of the writer: a new file of synthetic articles, and longer texts for a few of
     round n-1's (an update; chunk ids only grow, so a citation given earlier stays valid)."""
     sys.path.insert(0, str(REPO))
-    from tests.synth import synth_article
+    from eval.synth import synth_article
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = [synth_article(i, seed=21) for i in range(n * per_round, (n + 1) * per_round)]
@@ -220,7 +220,7 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
 
 def questions_for(writes_per_round: int, rounds: int) -> list[dict]:
     sys.path.insert(0, str(REPO))
-    from tests.synth import synth_article
+    from eval.synth import synth_article
 
     demo = [json.loads(x) for x in QUESTIONS.read_text().splitlines() if x.strip()]
     fresh = [{"question": "What happened with " + " ".join(

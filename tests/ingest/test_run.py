@@ -12,11 +12,11 @@ import time
 
 import pytest
 
+from eval.synth import synth_article, write_jsonl
 from ingest.run import ingest
 from rag.errors import IndexMismatchError
 from rag.index import Index
 from tests.conftest import DEMO, FIXTURES, REPO, SHARED
-from tests.synth import synth_article, write_jsonl
 
 SEED = SHARED / "seeds" / "000_f126b7c4cd519df5.txt"
 SEED_TITLE = ("North Korea-Russia arms deal shows Kremlin running out of good options. "

@@ -6,11 +6,11 @@ from collections import Counter
 
 import pytest
 
+from eval.synth import synth_article
 from rag.bm25 import K1, B, MemoryBM25, terms_of
 from rag.catalog import Catalog
 from rag.lexical import Filters
 from rag.types import Article, Chunk
-from tests.synth import synth_article
 
 
 def add(catalog: Catalog, i: int, seed: int = 0, text: str | None = None, **over) -> list[Chunk]:

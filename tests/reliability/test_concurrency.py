@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from eval.synth import synth_article
 from ingest.run import ingest
 from rag.errors import StoreError
 from rag.index import Index
 from rag.pipeline import NewsRAG
 from tests.conftest import REPO
-from tests.synth import synth_article
 
 AS_OF = "2026-11-01"
 

@@ -18,12 +18,12 @@ from eval.faults import (
     fingerprint,
     write_corpus,
 )
+from eval.synth import synth_article
 from ingest.run import ingest
 from rag.catalog import Catalog
 from rag.index import Index
 from rag.lexical import search
 from rag.store import ChromaStore
-from tests.synth import synth_article
 
 
 class Crash(BaseException):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from eval.faults import Target, fill, fingerprint, tmpfs
+from eval.synth import write_jsonl
 from ingest.run import ingest
 from rag.catalog import Catalog
 from rag.errors import StoreError
@@ -23,7 +24,6 @@ from rag.index import Index
 from rag.lexical import search
 from rag.pipeline import NewsRAG
 from tests.conftest import REPO
-from tests.synth import write_jsonl
 
 AS_OF = "2026-11-01"
 

@@ -1,4 +1,6 @@
-"""Synthetic articles for scale and crash tests: deterministic, distinct, written by us."""
+"""Synthetic articles for the scale, fault and soak harness (eval/bench.py, faults.py, soak.py) and
+the tests: deterministic, distinct, written by us. In the package, so `newsrag bench memory`
+works outside a checkout."""
 from __future__ import annotations
 
 import json
