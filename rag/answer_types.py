@@ -12,9 +12,12 @@ _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\bnoon\b
                    r"\b(?:19|20)\d{2}\b|\b(?:yesterday|today|tonight|tomorrow|this week|"
                    r"next week|last week|next month|next year|later this year)\b", re.IGNORECASE)
 _CAUSE = re.compile(r"\b(because|due to|owing to|as a result|after|following|amid|over "
-                    r"(?:concerns|fears|claims)|citing|caused by|blamed|the reason|so that|"
+                    r"(?:\w+\s){0,2}(?:concerns|fears|claims|risks?|problems?|issues?|defects?|"
+                    r"worries|safety)|citing|caused by|blamed|the reason|so that|"
                     r"in order to|since|prompted|led to|triggered|after it|in response to|"
-                    r"to protest|to avoid|for failing)\b", re.IGNORECASE)
+                    r"to protest|to avoid|for failing|driven by|fu?elled by|fueled by|thanks to|"
+                    r"in the wake of|as (?:\w+\s){1,4}(?:persists|continues|worsens|grows|rises|"
+                    r"spreads|drags on)|with (?:\w+\s){1,3}driving)\b", re.IGNORECASE)
 _OUTCOME = re.compile(r"\b(voted|vote of|\d+\s?(?:to|-|–)\s?\d+|unanimous(?:ly)?|approved|"
                       r"rejected|accepted|ratified|passed|defeated|ended|won|lost|agreed|"
                       r"ruled|decided|backed|endorsed|overturned|upheld|acquitted|convicted|"

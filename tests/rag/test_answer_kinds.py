@@ -182,3 +182,18 @@ def test_a_streamed_answer_keeps_its_spaces(demo_rag, side):
     assert sentence in streamed, streamed  # no piece glued to the next
     whole = rag.ask("How many scooters did Tidewheel Mobility pull from service?", as_of=AS_OF)
     assert streamed == whole.text
+
+
+@pytest.mark.parametrize("sentence, holds", [
+    ("Owners of the SUVs that were recalled over fire risks should park them outside.", True),
+    ("As severe drought persists in the Valley, towns are cancelling their firework shows.", True),
+    ("With inflation driving up the cost of everything, families are moving away.", True),
+    ("The strike was fuelled by anger over split shifts.", True),
+    ("The recalls involved 245,030 vehicles, the consumer alert added.", False),
+])
+def test_a_why_question_looks_for_a_cause(sentence, holds):
+    from rag.answer_types import answer_strength
+
+    q = analyse("Why were the fireworks displays cancelled?")
+    assert q.kind == "why"
+    assert (answer_strength(q, sentence) > 0) is holds
