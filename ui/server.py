@@ -290,10 +290,10 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
             swagger_favicon_url=f"{root}/docs/favicon.png")
 
     for name, media in DOCS_ASSETS.items():
-        def asset(name: str = name, media: str = media) -> FileResponse:
-            return FileResponse(_docs_assets() / name, media_type=media,
-                                headers={"Cache-Control": "public, max-age=86400"})
-        app.add_api_route(f"/docs/{name}", asset, methods=["GET"], include_in_schema=False)
+        # a closure without parameters: a defaulted argument would be a query parameter
+        # (`?name=../../etc/passwd`), and the file must be fixed by the route alone
+        app.add_api_route(f"/docs/{name}", _asset_route(name, media), methods=["GET"],
+                          include_in_schema=False)
 
     @app.get("/widget.js", include_in_schema=False)
     def widget() -> FileResponse:
@@ -354,6 +354,13 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
 
 
 # --- helpers -----------------------------------------------------------------------------
+def _asset_route(name: str, media: str) -> Any:
+    def asset() -> FileResponse:
+        return FileResponse(_docs_assets() / name, media_type=media,
+                            headers={"Cache-Control": "public, max-age=86400"})
+    return asset
+
+
 def _docs_assets() -> Path:
     import fastapi_offline
 

@@ -195,3 +195,11 @@ def test_empty_index_is_not_answered_as_if_all_were_well(tmp_path, index_setting
         assert r.status_code == 503 and "Nothing is indexed yet" in r.json()["detail"]
         r = c.post("/api/ask/stream", json={"question": MEDIATOR})
         assert r.status_code == 503
+
+
+def test_docs_assets_are_fixed_files(client) -> None:
+    """/docs's packaged files are served by name only: no query parameter picks another file."""
+    r = client.get("/docs/swagger-ui.css", params={"name": "../../../../../../etc/passwd"})
+    assert r.status_code == 200 and "root:" not in r.text and ".swagger-ui" in r.text
+    page = client.get("/docs").text
+    assert "cdn.jsdelivr" not in page and "/docs/swagger-ui-bundle.js" in page
