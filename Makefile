@@ -33,7 +33,7 @@ test: setup browser
 	$(BIN)/python -m pytest -q
 
 lint: setup
-	$(BIN)/ruff check rag ingest ui eval tests
+	$(BIN)/ruff check rag ingest ui eval harness tests
 
 bench: setup
 	$(BIN)/pip install -q -e '.[bench]'
@@ -50,11 +50,11 @@ LLM_OUT ?= docs/eval/realtimeqa_dev_llm
 RTQA := ../shared/data/realtimeqa
 
 bench-llm: setup
-	$(BIN)/python -m eval.localllm install
-	$(BIN)/python -m eval.localllm fetch $(LLM_MODEL)
+	$(BIN)/python -m harness.localllm install
+	$(BIN)/python -m harness.localllm fetch $(LLM_MODEL)
 	@pidfile=$$(mktemp); \
-	trap '$(BIN)/python -m eval.localllm stop --pidfile "'"$$pidfile"'"' EXIT; trap 'exit 130' INT TERM; \
-	url=$$($(BIN)/python -m eval.localllm serve $(LLM_MODEL) --port 0 --detach --pidfile "$$pidfile") || exit 1; \
+	trap '$(BIN)/python -m harness.localllm stop --pidfile "'"$$pidfile"'"' EXIT; trap 'exit 130' INT TERM; \
+	url=$$($(BIN)/python -m harness.localllm serve $(LLM_MODEL) --port 0 --detach --pidfile "$$pidfile") || exit 1; \
 	echo "NEWSRAG_LLM_BASE_URL=$$url NEWSRAG_LLM_MODEL=$(LLM_MODEL)"; \
 	NEWSRAG_LLM_BASE_URL="$$url" NEWSRAG_LLM_MODEL=$(LLM_MODEL) NEWSRAG_LLM_TIMEOUT=$(LLM_TIMEOUT) \
 	$(BIN)/newsrag eval --dataset realtimeqa --questions $(RTQA)/questions_dev.jsonl \
@@ -64,4 +64,4 @@ clean:
 	rm -rf $(VENV) .newsrag
 
 load: setup
-	$(BIN)/python -m eval.loadtest
+	$(BIN)/python -m harness.loadtest

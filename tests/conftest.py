@@ -42,7 +42,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """A real `chroma run` on a free loopback port for the session, stopped with SIGTERM."""
-    from eval.faults import ChromaServer
+    from harness.faults import ChromaServer
 
     try:
         server = ChromaServer.start(tmp_path_factory.mktemp("chroma-server") / "data")

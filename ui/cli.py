@@ -261,7 +261,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from eval.bench import main as bench_main
+    from harness.bench import main as bench_main
 
     return bench_main(args.rest, settings_from(args))
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from eval.synth import synth_article, write_jsonl
+from harness.synth import synth_article, write_jsonl
 from ingest.run import ingest
 from rag.errors import IndexMismatchError
 from rag.index import Index

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from eval.synth import synth_article
+from harness.synth import synth_article
 from rag.bm25 import K1, B, MemoryBM25, terms_of
 from rag.catalog import Catalog
 from rag.lexical import Filters

@@ -2,8 +2,8 @@
 (llama-cpp-python loading the Qwen2.5-Coder-0.5B GGUF) and the openai answerer talking to a real
 `python -m llama_cpp.server` on loopback.
 
-Skipped unless both are there: `python -m eval.localllm install` (the llamacpp extra,
-llama-cpp-python[server]) and `python -m eval.localllm fetch qwen0.5b` (the GGUF under
+Skipped unless both are there: `python -m harness.localllm install` (the llamacpp extra,
+llama-cpp-python[server]) and `python -m harness.localllm fetch qwen0.5b` (the GGUF under
 ~/.cache/newsrag/models, or NEWSRAG_MODELS_DIR). See docs/generative.md.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from datetime import date
 
 import pytest
 
-from eval import localllm
+from harness import localllm
 from rag.answerers import get_answerer
 from rag.errors import ConfigError
 from rag.settings import Settings
@@ -23,10 +23,10 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not localllm.is_fetched("qwen0.5b"), reason=(
         f"the qwen0.5b GGUF is not at {localllm.model_path('qwen0.5b')}: "
-        "run `python -m eval.localllm fetch qwen0.5b`")),
+        "run `python -m harness.localllm fetch qwen0.5b`")),
 ]
 pytest.importorskip("llama_cpp", reason="llama-cpp-python (the llamacpp extra) is not installed: "
-                                        "run `python -m eval.localllm install`")
+                                        "run `python -m harness.localllm install`")
 
 MODEL = "qwen0.5b"
 QUESTION = "How many drivers walked off the job when the Port Calder transit strike began?"
@@ -67,7 +67,7 @@ def llamacpp_answerer():
 def llama_server(tmp_path_factory):
     pytest.importorskip("llama_cpp.server.app",
                         reason="llama-cpp-python's server extra is not installed: "
-                               "run `python -m eval.localllm install`")
+                               "run `python -m harness.localllm install`")
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with localllm.LlamaServer.start(localllm.model_path(MODEL), alias=MODEL, log_path=log,
                                     timeout=300) as server:

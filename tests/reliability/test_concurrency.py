@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.synth import synth_article
+from harness.synth import synth_article
 from ingest.run import ingest
 from rag.errors import StoreError
 from rag.index import Index

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from eval.faults import (
+from harness.faults import (
     Harness,
     Target,
     corpus_v1,
@@ -18,7 +18,7 @@ from eval.faults import (
     fingerprint,
     write_corpus,
 )
-from eval.synth import synth_article
+from harness.synth import synth_article
 from ingest.run import ingest
 from rag.catalog import Catalog
 from rag.index import Index

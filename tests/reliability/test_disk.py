@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.faults import Target, fill, fingerprint, tmpfs
-from eval.synth import write_jsonl
+from harness.faults import Target, fill, fingerprint, tmpfs
+from harness.synth import write_jsonl
 from ingest.run import ingest
 from rag.catalog import Catalog
 from rag.errors import StoreError
@@ -68,16 +68,16 @@ def test_a_full_disk_fails_clearly_and_keeps_what_is_stored(mount, tmp_path, emb
     title = next(iter(before["articles"].values()))[2]
     assert search(catalog, title, 3)[0][0] in before["chunks"]
     catalog.close()
-    # the vectors answer too, in a new process: the slow test below, and eval/faults.py --disk
+    # the vectors answer too, in a new process: the slow test below, and harness/faults.py --disk
 
 
 @pytest.mark.slow
 def test_after_a_full_disk_is_freed_the_next_run_equals_a_clean_build(tmp_path):
-    """The whole story through the CLI, as eval/faults.py --disk runs it (one free-space level)."""
+    """The whole story through the CLI, as harness/faults.py --disk runs it (one free-space level)."""
     out = tmp_path / "reliability.json"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
-        [sys.executable, "-m", "eval.faults", "--disk", "--free-kib", "256", "--no-read-only",
+        [sys.executable, "-m", "harness.faults", "--disk", "--free-kib", "256", "--no-read-only",
          "--work", str(tmp_path / "work"), "--out", str(out)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False)
     if "root needed" in done.stderr:

@@ -1,4 +1,4 @@
-"""A short run of eval/fuzz.py: hostile files never crash a loader, and a sample ingests cleanly."""
+"""A short run of harness/fuzz.py: hostile files never crash a loader, and a sample ingests cleanly."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from eval.fuzz import FAMILIES, Case, Tally, check_one, fuzz_ingest
+from harness.fuzz import FAMILIES, Case, Tally, check_one, fuzz_ingest
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -47,7 +47,7 @@ def test_a_sample_of_hostile_files_ingests_with_a_reason_for_every_skip(tmp_path
 
 
 def test_tag_soup_that_trips_trafilatura_is_skipped_not_a_crash():
-    """Found by eval/fuzz.py: htmldate (trafilatura's date finder) fails an lxml assertion on
+    """Found by harness/fuzz.py: htmldate (trafilatura's date finder) fails an lxml assertion on
     this page. The body is then extracted without trafilatura's metadata: this page has none
     worth keeping, so it is one Skip for want of an article, not an internal error."""
     from ingest.loaders import load_file
@@ -85,7 +85,7 @@ def test_an_article_whose_metadata_trips_trafilatura_is_kept(monkeypatch):
 
 
 def test_a_file_that_yields_nothing_is_reported_as_skipped(tmp_path, make_settings, embedder):
-    """Found by eval/fuzz.py: a CSV with only its header gave neither an article nor a skip."""
+    """Found by harness/fuzz.py: a CSV with only its header gave neither an article nor a skip."""
     from ingest.run import ingest
     from rag.index import Index
 

@@ -7,7 +7,7 @@ Two deployments:
 Every answer must be a 200 whose citations point at chunks the catalog holds; latency
 percentiles and the server's RSS over time are recorded in docs/reliability.json.
 
-    python -m eval.soak --seconds 150 --clients 6 --mode server
+    python -m harness.soak --seconds 150 --clients 6 --mode server
 """
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def write_round(folder: Path, n: int, per_round: int) -> Path:
     """Round n of the writer: a new file of synthetic articles, and longer texts for a few of
     round n-1's (an update; chunk ids only grow, so a citation given earlier stays valid)."""
     sys.path.insert(0, str(REPO))
-    from eval.synth import synth_article
+    from harness.synth import synth_article
 
     folder.mkdir(parents=True, exist_ok=True)
     rows = [synth_article(i, seed=21) for i in range(n * per_round, (n + 1) * per_round)]
@@ -220,7 +220,7 @@ def slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
 
 def questions_for(writes_per_round: int, rounds: int) -> list[dict]:
     sys.path.insert(0, str(REPO))
-    from eval.synth import synth_article
+    from harness.synth import synth_article
 
     demo = [json.loads(x) for x in QUESTIONS.read_text().splitlines() if x.strip()]
     fresh = [{"question": "What happened with " + " ".join(
@@ -241,7 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ingests = {"runs": 0, "failed": 0}
     try:
         if args.mode == "server":
-            from eval.faults import ChromaServer
+            from harness.faults import ChromaServer
 
             chroma = ChromaServer.start(work / "chroma")
             procs.append(chroma.proc)
@@ -257,7 +257,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 cmd = base + ["serve", "--data-dir", str(data_dir), "--port", str(port),
                               *chroma_flags]
             else:
-                cmd = [sys.executable, "-m", "eval.soak", "--child", "--data-dir", str(data_dir),
+                cmd = [sys.executable, "-m", "harness.soak", "--child", "--data-dir", str(data_dir),
                        "--port", str(port), "--writes", str(writes), "--per-round",
                        str(args.per_round), "--ingest-seconds", str(args.ingest_seconds)]
             servers.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
@@ -358,7 +358,7 @@ def summarize(rows, rss, elapsed, args, start_counts, end_counts, ingests) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.soak", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m harness.soak", description=__doc__.split("\n")[0])
     p.add_argument("--mode", choices=("server", "embedded"), default="server")
     p.add_argument("--clients", type=int, default=6)
     p.add_argument("--workers", type=int, default=2,
@@ -384,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{report['citations_checked']} citations checked, {report['citations_missing']} "
           f"missing; p50 {lat['p50']} ms, p95 {lat['p95']} ms; index {report['index_before']} "
           f"-> {report['index_after']}; RSS {report['rss_mb']}")
-    from eval.faults import record
+    from harness.faults import record
 
     record(f"soak_{args.mode}", report, args.out)
     print(f"written to {args.out}")

@@ -161,12 +161,12 @@ def bench_memory(settings: Settings, sizes: Sequence[int], modes: Sequence[str])
             feeds = synth_corpus(n, tmp / "feeds")
             chroma = None
             if mode == "server":
-                from eval.faults import start_chroma_server
+                from harness.faults import start_chroma_server
 
                 chroma = start_chroma_server(tmp / "chroma")
             try:
                 res = subprocess.run(
-                    [sys.executable, "-m", "eval.bench", "--memory-child", str(feeds),
+                    [sys.executable, "-m", "harness.bench", "--memory-child", str(feeds),
                      str(tmp / "idx"), chroma.url if chroma else ""],
                     capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1],
                     timeout=3600, check=False)
@@ -228,7 +228,7 @@ def memory_child(feeds: Path, data_dir: Path, chroma_url: str) -> None:
 def synth_corpus(n: int, dest: Path, per_file: int = 200) -> Path:
     """n distinct article-length records of generated text, as feed files of per_file each
     (feeds arrive as many files; one file is read whole, files are capped at max_file_bytes)."""
-    from eval.synth import synth_article
+    from harness.synth import synth_article
 
     dest.mkdir(parents=True, exist_ok=True)
     for start in range(0, n, per_file):
@@ -381,7 +381,7 @@ def serving_rss(settings: Settings, n_questions: int = 20) -> dict[str, Any]:
     import subprocess
 
     res = subprocess.run(
-        [sys.executable, "-m", "eval.bench", "--serve-child", str(settings.data_dir),
+        [sys.executable, "-m", "harness.bench", "--serve-child", str(settings.data_dir),
          settings.collection, str(n_questions)],
         capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1], timeout=3600,
         check=False)

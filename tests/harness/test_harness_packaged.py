@@ -1,5 +1,5 @@
 """The bench, fault and soak harness runs from the installed package, outside a checkout: its
-synthetic articles live in eval/synth.py, not in the (unpackaged) tests folder."""
+synthetic articles live in harness/synth.py, not in the (unpackaged) tests folder."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ def test_synthetic_feeds_are_written_outside_a_checkout(tmp_path) -> None:
     code = ("import importlib.util, sys\n"
             "from pathlib import Path\n"
             "assert importlib.util.find_spec('tests') is None, 'tests is importable here'\n"
-            "from eval.bench import synth_corpus\n"
+            "from harness.bench import synth_corpus\n"
             "out = synth_corpus(5, Path(sys.argv[1]), per_file=2)\n"
             "print(sorted(p.name for p in out.iterdir()))\n")
     done = subprocess.run([sys.executable, "-I", "-c", code, str(tmp_path / "feeds")],

@@ -1,4 +1,4 @@
-"""Synthetic articles for the scale, fault and soak harness (eval/bench.py, faults.py, soak.py) and
+"""Synthetic articles for the scale, fault and soak harness (harness/bench.py, faults.py, soak.py) and
 the tests: deterministic, distinct, written by us. In the package, so `newsrag bench memory`
 works outside a checkout."""
 from __future__ import annotations

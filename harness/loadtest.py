@@ -135,7 +135,7 @@ def summarize(results: list[dict], elapsed: float, args: argparse.Namespace,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.loadtest", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m harness.loadtest", description=__doc__)
     p.add_argument("--url", help="a running server (default: start `newsrag serve` on the demo)")
     p.add_argument("--data-dir", type=Path, help="index folder for the started server "
                    "(default: a temp folder, the demo corpus ingested into it)")

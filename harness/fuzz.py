@@ -8,7 +8,7 @@ or a Skip with a reason; no "internal error" skips (a loader that crashed in a w
 foresee). A sample then goes through `ingest.run.ingest` into a real index: no exception, every
 skip has a reason, the index verifies, and a second run adds nothing.
 
-    python -m eval.fuzz --examples 300          # per family
+    python -m harness.fuzz --examples 300          # per family
 """
 from __future__ import annotations
 
@@ -415,7 +415,7 @@ def fuzz_ingest(cases: list[Case], data_dir: Path, sample: int, seed_: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.fuzz", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m harness.fuzz", description=__doc__.split("\n")[0])
     p.add_argument("--examples", type=int, default=300, help="inputs per family (weighted)")
     p.add_argument("--ingest-sample", dest="ingest_sample", type=int, default=80)
     p.add_argument("--seed", type=int, default=11)
@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ingest of {ing['files']} fuzzed files: {ing['articles']} articles, skipped "
           f"{ing['skipped']}, skips without a reason {ing['skips_without_reason']}, "
           f"consistent {ing['consistent']}, second run added {ing['second_run_chunks']} chunks")
-    from eval.faults import record as record_section
+    from harness.faults import record as record_section
 
     report = {
         "what": "hypothesis-generated hostile files through ingest.loaders.load_file, and a "

@@ -8,9 +8,9 @@ chunks (ids and text), duplicates, Chroma ids and documents, and lexical (FTS) r
 Scenarios: a first ingest, an update of changed/added/removed articles, and a `--prune` of a
 deleted file (whose articles have a near-copy elsewhere that must then come back).
 
-    python -m eval.faults --trials 24            # embedded Chroma
-    python -m eval.faults --trials 6 --mode server
-    python -m eval.faults --disk                 # root: mounts small tmpfs filesystems
+    python -m harness.faults --trials 24            # embedded Chroma
+    python -m harness.faults --trials 6 --mode server
+    python -m harness.faults --disk                 # root: mounts small tmpfs filesystems
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ QUERIES = ("harbour strike drivers", "reservoir drought rationing", "election ma
 # --- the corpora ------------------------------------------------------------------------
 def _article(i: int, seed: int = 5) -> dict:
     sys.path.insert(0, str(REPO))
-    from eval.synth import synth_article
+    from harness.synth import synth_article
 
     return synth_article(i, seed, paragraphs=3)
 
@@ -518,7 +518,7 @@ def read_only_trial(work: Path, embedder, corpus: Path, env: dict[str, str]) -> 
 
 def disk_trials(work: Path, levels: list[int], batch_chunks: int,
                 read_only: bool = True) -> dict[str, Any]:
-    from eval.synth import write_jsonl
+    from harness.synth import write_jsonl
     from rag.embedders import get_embedder
 
     embedder = get_embedder("minilm")
@@ -653,7 +653,7 @@ def record(section: str, data: dict[str, Any], out: Path = OUT) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m eval.faults", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m harness.faults", description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=24)
     p.add_argument("--mode", choices=("embedded", "server"), default="embedded")
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
