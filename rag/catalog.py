@@ -56,7 +56,33 @@ CREATE TABLE IF NOT EXISTS duplicates (
   title TEXT, origin TEXT, file TEXT, external_id TEXT
 );
 CREATE INDEX IF NOT EXISTS duplicates_file ON duplicates(file);
+""" + """
+CREATE TABLE IF NOT EXISTS feed_sources (
+  url TEXT PRIMARY KEY, parent TEXT, kind TEXT, title TEXT, etag TEXT, last_modified TEXT,
+  last_poll REAL, last_status INTEGER, last_error TEXT, next_poll REAL,
+  polls INTEGER NOT NULL DEFAULT 0, added_at REAL
+);
+CREATE TABLE IF NOT EXISTS feed_items (
+  url TEXT PRIMARY KEY, link TEXT, source_url TEXT, guid TEXT, title TEXT, published TEXT,
+  version TEXT, fallback TEXT, state TEXT NOT NULL, tries INTEGER NOT NULL DEFAULT 0,
+  next_try REAL, http_status INTEGER, error TEXT, article_id TEXT, canonical TEXT,
+  etag TEXT, last_modified TEXT, first_seen REAL, updated_at REAL
+);
+CREATE INDEX IF NOT EXISTS feed_items_source ON feed_items(source_url, state);
+CREATE INDEX IF NOT EXISTS feed_items_guid ON feed_items(guid);
+CREATE INDEX IF NOT EXISTS feed_items_canonical ON feed_items(canonical);
+CREATE INDEX IF NOT EXISTS feed_items_due ON feed_items(state, next_try);
 """
+# The feed tables (issue 14) are created by the same CREATE ... IF NOT EXISTS script when an
+# older catalog is opened for writing: that is its migration. Read-only older catalogs lack them
+# and report no feeds (`feed_report`).
+FEED_SOURCE_FIELDS = ("url", "parent", "kind", "title", "etag", "last_modified", "last_poll",
+                      "last_status", "last_error", "next_poll", "polls", "added_at")
+FEED_ITEM_FIELDS = ("url", "link", "source_url", "guid", "title", "published", "version",
+                    "fallback", "state", "tries", "next_try", "http_status", "error", "article_id",
+                    "canonical", "etag", "last_modified", "first_seen", "updated_at")
+# item states counted per source; "new" and "retry" are still to be fetched
+FEED_ITEM_STATES = ("new", "retry", "stored", "duplicate", "failed", "dead", "refused")
 
 
 @dataclass(frozen=True)
@@ -523,6 +549,82 @@ class Catalog:
             "fts_tokens": indexed or 0,
             "fts_tokens_expected": sum(totals[1:]),
         }
+
+    # --- feeds (ingest.watch) ----------------------------------------------------------------
+    def feed_source(self, url: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {', '.join(FEED_SOURCE_FIELDS)} FROM feed_sources "
+                              "WHERE url=?", (url,)).fetchone()
+        return dict(zip(FEED_SOURCE_FIELDS, row, strict=True)) if row else None
+
+    def feed_item(self, url: str) -> dict[str, Any] | None:
+        row = self.db.execute(f"SELECT {', '.join(FEED_ITEM_FIELDS)} FROM feed_items "
+                              "WHERE url=?", (url,)).fetchone()
+        return dict(zip(FEED_ITEM_FIELDS, row, strict=True)) if row else None
+
+    def feed_item_known(self, guid: str | None, canonical: str | None) -> str | None:
+        """The key of an item already seen with this guid or whose page had this canonical URL."""
+        for column, value in (("guid", guid), ("canonical", canonical), ("url", canonical)):
+            if value:
+                row = self.db.execute(f"SELECT url FROM feed_items WHERE {column}=? LIMIT 1",
+                                      (value,)).fetchone()
+                if row:
+                    return row[0]
+        return None
+
+    def feed_items_due(self, source_url: str, now: float) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            f"SELECT {', '.join(FEED_ITEM_FIELDS)} FROM feed_items WHERE source_url=? AND "
+            "state IN ('new', 'retry') AND COALESCE(next_try, 0) <= ? ORDER BY first_seen, url",
+            (source_url, now)).fetchall()
+        return [dict(zip(FEED_ITEM_FIELDS, r, strict=True)) for r in rows]
+
+    def write_feed_state(self, sources: Sequence[dict[str, Any]] = (),
+                         items: Sequence[dict[str, Any]] = ()) -> None:
+        """Upsert feed sources and items (each a dict with its key and the fields to set), in
+        one transaction: a poll's validators are never saved without the items it found."""
+        with self.transaction() as db:
+            for table, key_fields, rows in (("feed_sources", FEED_SOURCE_FIELDS, sources),
+                                            ("feed_items", FEED_ITEM_FIELDS, items)):
+                for row in rows:
+                    unknown = set(row) - set(key_fields)
+                    if unknown:
+                        raise ValueError(f"Unknown {table} field(s) {sorted(unknown)}. "
+                                         f"Valid fields are: {list(key_fields)}")
+                    cols = list(row)
+                    sets = ", ".join(f"{c}=excluded.{c}" for c in cols if c != "url")
+                    db.execute(
+                        f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
+                        f"({', '.join('?' * len(cols))}) ON CONFLICT(url) DO "
+                        + (f"UPDATE SET {sets}" if sets else "NOTHING"),
+                        [row[c] for c in cols])
+
+    def feed_report(self) -> list[dict[str, Any]]:
+        """Each followed source: its last poll, HTTP status, items by state, next poll."""
+        try:
+            sources = self.db.execute(
+                f"SELECT {', '.join(FEED_SOURCE_FIELDS)} FROM feed_sources "
+                "ORDER BY parent IS NOT NULL, COALESCE(parent, url), url").fetchall()
+            counts = self.db.execute(
+                "SELECT source_url, state, COUNT(*) FROM feed_items GROUP BY source_url, state"
+            ).fetchall()
+        except sqlite3.OperationalError:  # an older catalog opened read-only: no feed tables
+            return []
+        by_source: dict[str, dict[str, int]] = {}
+        for source, state, n in counts:
+            by_source.setdefault(source, {})[state] = n
+        out = []
+        for row in sources:
+            src = dict(zip(FEED_SOURCE_FIELDS, row, strict=True))
+            states = by_source.get(src["url"], {})
+            out.append({
+                "url": src["url"], "parent": src["parent"], "kind": src["kind"],
+                "title": src["title"], "last_poll": src["last_poll"],
+                "http_status": src["last_status"], "error": src["last_error"],
+                "next_poll": src["next_poll"], "polls": src["polls"],
+                "items": {"seen": sum(states.values()),
+                          **{state: states.get(state, 0) for state in FEED_ITEM_STATES}},
+            })
+        return out
 
     def chunk_count_by_article(self) -> dict[str, int]:
         rows = self.db.execute("SELECT article_id, COUNT(*) FROM chunks GROUP BY article_id")

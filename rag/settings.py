@@ -61,6 +61,21 @@ class Settings:
     rate_limit_per_minute: int = 60
     max_body_bytes: int = 32_768
     max_question_chars: int = 1000
+    # following feeds (`newsrag watch`, `newsrag serve --watch`; docs/watch.md)
+    feeds: tuple[str, ...] = ()  # feed, sitemap or page URLs; NEWSRAG_FEEDS: comma-separated
+    watch: bool = False  # `newsrag serve` also follows the feeds
+    watch_every: str = "15m"  # poll interval: 90s, 15m, 1h30m
+    watch_timeout: float = 20.0  # seconds per request (connect, each read, and in total)
+    watch_max_bytes: int = 10_000_000  # per response, after decompression
+    watch_delay: float = 1.0  # seconds between two requests to one host
+    watch_per_host: int = 1  # requests at a time per host (1 or 2)
+    watch_retries: int = 3  # retries of a 5xx, a timeout or a connection error, in one fetch
+    watch_backoff: float = 0.5  # seconds before the first of them, doubling each time
+    watch_retry_after: float = 300.0  # an item that failed waits this long, doubling per try
+    watch_dead_after: int = 3  # tries of an item page answering 404/410 before it is dead
+    watch_max_tries: int = 8  # tries of an item before it counts as failed
+    watch_allow_private: bool = False  # feed links to other hosts on private addresses
+    watch_flush_items: int = 32  # items embedded and committed together
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -70,6 +85,10 @@ class Settings:
         if self.chat_auth not in CHAT_AUTH:
             raise ConfigError(f"Setting 'chat_auth' must be one of {', '.join(CHAT_AUTH)}; "
                               f"got {self.chat_auth!r}")
+        object.__setattr__(self, "feeds", tuple(self.feeds))
+        if self.watch_per_host not in (1, 2):
+            raise ConfigError("Setting 'watch_per_host' must be 1 or 2 (requests at a time per "
+                              f"host); got {self.watch_per_host!r}")
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -144,8 +163,12 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "bool" and isinstance(value, str):
+            if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                raise ValueError(value)
+            return value.strip().lower() in ("1", "true", "yes", "on")
         if kind.startswith("tuple") and isinstance(value, str):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
+            return tuple(v.strip() for v in value.replace("\n", ",").split(",") if v.strip())
         if kind.startswith("tuple"):
             return tuple(value)
         if "None" in kind and isinstance(value, str) and value.lower() in ("none", "null"):

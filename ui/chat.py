@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import NewsragError
 from rag.settings import Settings
+from ui.watching import freshness, stats_with_feeds
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -184,8 +185,10 @@ def answer_markdown(answer: dict, turn: int = 1) -> str:
 def stats_line(stats: dict) -> str:
     first, last = ((d or "?")[:10] for d in stats.get("date_range") or [None, None])
     outlets = ", ".join(md_escape(s) for s in stats.get("sources", {}))
+    fresh = freshness(stats)
     return (f"Answers come only from the **{stats['articles']} indexed articles** ({first} to "
-            f"{last}; {outlets or 'no outlets yet'}). Every claim cites the passage it rests on.")
+            f"{last}; {outlets or 'no outlets yet'}). Every claim cites the passage it rests on."
+            + (f" {md_escape(fresh)}." if fresh else ""))
 
 
 def example_questions(path: Path = QUESTIONS, n: int = 6) -> list[list[str]]:
@@ -231,7 +234,7 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
-    stats = rag.stats()
+    stats = stats_with_feeds(rag)
     limit = settings.max_question_chars
     examples = example_questions()
 
@@ -294,7 +297,7 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
                "", "")
 
     def refresh() -> tuple:
-        s = rag.stats()
+        s = stats_with_feeds(rag)
         return stats_line(s), gr.update(choices=list(s.get("sources", {})))
 
     def pick(i: int) -> tuple[str, str]:

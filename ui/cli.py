@@ -28,6 +28,14 @@ INGEST_EXITS = (
 )
 
 
+WATCH_EXITS = (
+    "exit status with --once: 0 when every source was polled and no item failed for good; 1 "
+    "when a source could not be polled (no answer, an HTTP error, a malformed feed) or an item "
+    "failed, died (404/410) or was refused; items waiting for a retry are not failures. Without "
+    "--once it polls until Ctrl-C or SIGTERM (then 0). 2 on an error (a bad option, the index)."
+)
+
+
 def global_options() -> argparse.ArgumentParser:
     """The options every command takes, before or after the command's name (`newsrag
     --data-dir D ask ...` = `newsrag ask ... --data-dir D`). SUPPRESS keeps a subcommand's
@@ -73,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--ingest-demo-if-empty", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--watch", action="store_true", default=None,
+                   help="also follow the feeds of the settings (feeds = [...], NEWSRAG_FEEDS)")
+    p.add_argument("--every", help="with --watch: the poll interval (default 15m)")
+
+    p = sub.add_parser("watch", help="follow news feeds, sitemaps or pages into the index",
+                       parents=[common], epilog=WATCH_EXITS)
+    p.add_argument("urls", nargs="*", help="RSS, Atom, JSON Feed or sitemap URLs, or article "
+                   "pages (default: the feeds of the settings)")
+    p.add_argument("--every", help="poll interval: 30s, 15m, 1h30m (default 15m)")
+    p.add_argument("--once", action="store_true", help="poll each source once, then exit")
+    p.add_argument("--json", action="store_true", help="one JSON object per poll")
+    p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("stats", help="what is indexed", parents=[common])
     p.add_argument("--json", action="store_true")
@@ -90,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     flags = {
         k: getattr(args, k, None)
-        for k in ("data_dir", "chroma_url", "collection", "embedder", "host", "port", "answerer")
+        for k in ("data_dir", "chroma_url", "collection", "embedder", "host", "port", "answerer",
+                  "watch")
     }
+    flags["watch_every"] = getattr(args, "every", None)
     flags.update(extra)
     return Settings.load(flags, config_path=getattr(args, "config", None))
 
@@ -223,6 +245,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     index = Index.open(settings_from(args))
     try:
         data = index.stats()
+        data["feeds"] = index.catalog.feed_report()
         if args.check:
             data["check"] = index.verify()
     finally:
@@ -237,6 +260,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"embedder   {data['embedder']['name']} ({data['embedder']['dimension']} dims)")
     print(f"store      {data['store']} [{data['collection']}]")
     print("sources    " + ", ".join(f"{s} ({n})" for s, n in data["sources"].items()))
+    if data["feeds"]:
+        from ui.watching import feed_lines
+
+        print("feeds")
+        for line in feed_lines(data["feeds"]):
+            print(f"  {line}")
     if args.check:
         print(f"check      {data['check']}")
     return 0
@@ -252,6 +281,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ui.commands import serve
 
     return serve(args, settings_from(args))
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from ui.watching import watch
+
+    return watch(args, settings_from(args))
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -271,6 +306,7 @@ COMMANDS = {
     "ask": cmd_ask,
     "serve": cmd_serve,
     "stats": cmd_stats,
+    "watch": cmd_watch,
     "eval": cmd_eval,
     "bench": cmd_bench,
 }

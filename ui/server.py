@@ -1,6 +1,7 @@
 """The one web server: JSON API under /api/, the widget, the embed page and the Gradio chat at /."""
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ from ui.guard import (
     presented_key,
     refused_origin,
 )
+from ui.watching import BackgroundWatcher, stats_with_feeds
 
 STATIC = Path(__file__).resolve().parent / "static"
 # Swagger UI's files, packaged (fastapi-offline): /docs must not load them from a CDN
@@ -244,8 +246,9 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
 
     @app.get("/api/stats", tags=["api"], dependencies=guarded)
     def stats() -> dict[str, Any]:
-        """What is indexed: articles, chunks, outlets, date range, embedder."""
-        return rag.stats()
+        """What is indexed: articles, chunks, outlets, date range, embedder, and each followed
+        feed (last poll, HTTP status, items seen, stored, failed, dead, next poll)."""
+        return stats_with_feeds(rag)
 
     @app.post("/api/ask", tags=["api"], dependencies=limited, response_model=AskResponse,
               responses={401: {}, 403: {}, 413: {}, 422: {}, 429: {}, 503: {}})
@@ -332,6 +335,10 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
         response.delete_cookie(SESSION_COOKIE, path=home)
         return response
 
+    if settings.watch and index is not None:
+        # `serve --watch`: this process follows the feeds too (docs/watch.md)
+        app.state.watcher = BackgroundWatcher(index, settings).start()
+        atexit.register(app.state.watcher.close)
     own = {route.path for route in app.routes}  # the JSON API, pages, docs: their own checks
     fn_indices: list[int] = []
     if chat:
