@@ -55,6 +55,33 @@ def _similar(a: str, b: str, threshold: float = 0.8) -> bool:
     return len(wa & wb) / min(len(wa), len(wb)) >= threshold
 
 
+@dataclass
+class _Work:
+    """One question's way through the stages."""
+    query: str
+    n: int  # candidates per ranking
+    filters: Filters
+    prefer: Filters | None
+    rankings: dict[str, list[str]] = field(default_factory=dict)
+    dense_sims: dict[str, float] = field(default_factory=dict)
+    lex_scores: dict[str, float] = field(default_factory=dict)
+    fused: dict[str, float] = field(default_factory=dict)
+    parts: dict[str, dict[str, float]] = field(default_factory=dict)
+    chunks: dict = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def sort(self) -> None:
+        self.order = sorted((c for c in self.fused if c in self.chunks), key=lambda c: -self.fused[c])
+
+
+def _timed(timings: dict[str, float], name: str, fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    timings[name] = time.perf_counter() - t0
+    return out
+
+
 class Retriever:
     def __init__(self, index: Index, reranker: Reranker | None = None,
                  embed: Callable[[Sequence[str]], np.ndarray] | None = None):
@@ -81,74 +108,93 @@ class Retriever:
         query_vector=None,
         prefer: Filters | None = None,
     ) -> RetrievalResult:
-        """`filters` restrict; `prefer` (dates read from the question) adds rankings of the
+        """The named stages, each timed: dense, lexical, fuse, boost, rerank, diversify.
+
+        `filters` restrict; `prefer` (dates read from the question) adds rankings of the
         matching chunks, so that they rise without the others being excluded."""
-        t: dict[str, float] = {}
-        n = max(self.candidates, k * 4)
-        rankings: dict[str, list[str]] = {}
-        dense_sims: dict[str, float] = {}
+        w = _Work(query=query, n=max(self.candidates, k * 4), filters=filters, prefer=prefer)
+        t = w.timings
         if mode in ("hybrid", "dense"):
-            t0 = time.perf_counter()
-            vec = query_vector if query_vector is not None else self.embed([query])[0]
-            t["embed_query"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            nearest = _Nearest(self.index.store, vec)
-            # the preference first: its wider search then serves the plain one too
-            preferred = None if prefer is None else self._dense(
-                nearest, n, prefer, strict=False)
-            hits = self._dense(nearest, n, filters, strict=True)
-            if preferred is not None:
-                rankings["dense_preferred"] = [h.chunk_id for h in preferred]
-                hits = hits + preferred
-            t["dense"] = time.perf_counter() - t0
-            rankings["dense"] = [h.chunk_id for h in hits[:n]]
-            dense_sims = {h.chunk_id: 1.0 - h.distance for h in hits}
-        lex_scores: dict[str, float] = {}
+            self.dense(w, query_vector)
         if mode in ("hybrid", "lexical"):
-            t0 = time.perf_counter()
-            found, *preferred_lex = self.index.bm25.rankings(
-                query, n, [filters] if prefer is None else [filters, prefer])
-            rankings["lexical"] = [cid for cid, _ in found]
-            lex_scores = dict(found)
-            if preferred_lex:
-                rankings["lexical_preferred"] = [cid for cid, _ in preferred_lex[0]]
-                lex_scores.update(preferred_lex[0])
-            t["lexical"] = time.perf_counter() - t0
-        fused, parts = rrf(rankings, self.rrf_k)
-        t0 = time.perf_counter()
-        chunks = self.index.catalog.chunks_by_ids(list(fused))
-        t["fetch"] = time.perf_counter() - t0
+            _timed(t, "lexical", self.lexical, w)
+        _timed(t, "fuse", self.fuse, w)
         if dates.latest:
-            for cid, c in chunks.items():
-                fused[cid] *= 1.0 + 0.5 * _recency(c.published, as_of)
-        order = sorted((cid for cid in fused if cid in chunks), key=lambda c: -fused[c])
-        if self.reranker is not None and order:
-            t0 = time.perf_counter()
-            head = order[: max(k * 3, 20)]
-            scores = self.reranker.score(query, [chunks[c].text for c in head])
-            for cid, s in zip(head, scores):
-                parts[cid]["rerank"] = float(s)
-            order = sorted(head, key=lambda c: -parts[c]["rerank"]) + order[len(head):]
-            t["rerank"] = time.perf_counter() - t0
+            _timed(t, "boost", self.boost, w, as_of)
+        if self.reranker is not None and w.order:
+            _timed(t, "rerank", self.rerank, w, k)
+        picked = _timed(t, "diversify", self.diversify, w, k, per_article_cap)
+        return RetrievalResult(picked, filters, dates, t)
+
+    # ---------------------------------------------------------------- the stages
+    def dense(self, w: _Work, query_vector=None) -> None:
+        """The nearest chunks to the question's vector that pass the filters (and, as a
+        second ranking, those that match the preference)."""
+        vec = _timed(w.timings, "embed_query", lambda: (
+            query_vector if query_vector is not None else self.embed([w.query])[0]))
+        t0 = time.perf_counter()
+        nearest = _Nearest(self.index.store, vec)
+        # the preference first: its wider search then serves the plain one too
+        preferred = None if w.prefer is None else self._dense(
+            nearest, w.n, w.prefer, strict=False)
+        hits = self._dense(nearest, w.n, w.filters, strict=True)
+        if preferred is not None:
+            w.rankings["dense_preferred"] = [h.chunk_id for h in preferred]
+            hits = hits + preferred
+        w.timings["dense"] = time.perf_counter() - t0
+        w.rankings["dense"] = [h.chunk_id for h in hits[:w.n]]
+        w.dense_sims = {h.chunk_id: 1.0 - h.distance for h in hits}
+
+    def lexical(self, w: _Work) -> None:
+        """BM25 over the chunks that pass the filters (and over those of the preference)."""
+        found, *preferred = self.index.bm25.rankings(
+            w.query, w.n, [w.filters] if w.prefer is None else [w.filters, w.prefer])
+        w.rankings["lexical"] = [cid for cid, _ in found]
+        w.lex_scores = dict(found)
+        if preferred:
+            w.rankings["lexical_preferred"] = [cid for cid, _ in preferred[0]]
+            w.lex_scores.update(preferred[0])
+
+    def fuse(self, w: _Work) -> None:
+        """Reciprocal rank fusion of the rankings; the fused chunks read from the catalog."""
+        w.fused, w.parts = rrf(w.rankings, self.rrf_k)
+        w.chunks = self.index.catalog.chunks_by_ids(list(w.fused))
+        w.sort()
+
+    def boost(self, w: _Work, as_of: date) -> None:
+        """For "latest" questions: newer news rises (halving every two weeks)."""
+        for cid, c in w.chunks.items():
+            w.fused[cid] *= 1.0 + 0.5 * _recency(c.published, as_of)
+        w.sort()
+
+    def rerank(self, w: _Work, k: int) -> None:
+        """The reranker's order for the head of the fused ranking."""
+        head = w.order[: max(k * 3, 20)]
+        scores = self.reranker.score(w.query, [w.chunks[c].text for c in head])
+        for cid, s in zip(head, scores):
+            w.parts[cid]["rerank"] = float(s)
+        w.order = sorted(head, key=lambda c: -w.parts[c]["rerank"]) + w.order[len(head):]
+
+    def diversify(self, w: _Work, k: int, per_article_cap: int) -> list[Passage]:
+        """The first k passages, at most `per_article_cap` per article, no near-repeats."""
         picked: list[Passage] = []
         per_article: dict[str, int] = {}
-        for cid in order:
-            c = chunks[cid]
+        for cid in w.order:
+            c = w.chunks[cid]
             if per_article.get(c.article_id, 0) >= per_article_cap:
                 continue
             if any(_similar(c.text, p.chunk.text) for p in picked):
                 continue  # a syndicated or repeated passage adds nothing
             per_article[c.article_id] = per_article.get(c.article_id, 0) + 1
-            scores = dict(parts.get(cid, {}))
-            if cid in dense_sims:
-                scores["dense"] = dense_sims[cid]
-            if cid in lex_scores:
-                scores["bm25"] = lex_scores[cid]
-            picked.append(Passage(c, fused[cid], scores))
+            scores = dict(w.parts.get(cid, {}))
+            if cid in w.dense_sims:
+                scores["dense"] = w.dense_sims[cid]
+            if cid in w.lex_scores:
+                scores["bm25"] = w.lex_scores[cid]
+            picked.append(Passage(c, w.fused[cid], scores))
             if len(picked) >= k:
                 break
-        return RetrievalResult(picked, filters, dates, t)
-
+        return picked
 
     def _dense(self, nearest: _Nearest, n: int, filters: Filters, strict: bool) -> list[Hit]:
         """The n nearest chunks that pass the filters.
