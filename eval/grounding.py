@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from rag.errors import ConfigError, NewsragError
+from rag.registry import JUDGES, Tools, make
 from rag.settings import Settings
 from rag.types import Answer
 
@@ -165,19 +166,26 @@ class NLIJudge(_Single):
         return [int(np.argmax(row)) == self.entailment for row in np.atleast_2d(logits)]
 
 
-JUDGES: dict[str, Callable[[Settings], SupportJudge]] = {
-    "lexical": lambda s: LexicalJudge(threshold=float(s.extra.get("judge_threshold",
-                                                                  LEXICAL_THRESHOLD))),
-    "llm": lambda s: LLMJudge(s.llm_base_url or "", s.llm_model or "", s.llm_api_key,
-                              s.llm_timeout),
-    "nli": lambda s: NLIJudge(s.judge_model or ""),
-}
+@JUDGES.register("lexical")
+def _lexical(settings: Settings, tools: Tools) -> SupportJudge:
+    return LexicalJudge(threshold=float(settings.extra.get("judge_threshold", LEXICAL_THRESHOLD)),
+                        embed=tools.embed)
 
 
-def get_judge(name: str, settings: Settings) -> SupportJudge:
-    if name not in JUDGES:
-        raise ConfigError(f"Unknown judge {name!r}. Valid judges are: {sorted(JUDGES)}")
-    return JUDGES[name](settings)
+@JUDGES.register("llm")
+def _llm(settings: Settings, tools: Tools) -> SupportJudge:
+    return LLMJudge(settings.llm_base_url or "", settings.llm_model or "", settings.llm_api_key,
+                    settings.llm_timeout)
+
+
+@JUDGES.register("nli")
+def _nli(settings: Settings, tools: Tools) -> SupportJudge:
+    return NLIJudge(settings.judge_model or "")
+
+
+def get_judge(name: str, settings: Settings, tools: Tools | None = None) -> SupportJudge:
+    """A judge by name, through the one door of `rag.registry` (the judges register above)."""
+    return make("judge", name, settings, tools)
 
 
 # ---------------------------------------------------------------- grounding of one answer

@@ -8,7 +8,6 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from rag.answerers import get_answerer
 from rag.answerers.base import NOT_COVERED, Answerer
 from rag.citations import CitationChecker, SupportScorer, render, split_complete
 from rag.condense import is_follow_up, standalone_query
@@ -16,6 +15,7 @@ from rag.dates import DateRange, parse_date, resolve
 from rag.errors import EmptyIndexError, InvalidQuestionError, UnknownSourceError
 from rag.index import Index
 from rag.question import NEXT
+from rag.registry import Tools, make
 from rag.retrieve import Mode, Retriever, make_filters
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Passage, answer_to_dict
@@ -39,15 +39,14 @@ class NewsRAG:
     def open(cls, settings: Settings) -> NewsRAG:
         return cls(Index.open(settings))
 
+    def tools(self) -> Tools:
+        """What the parts may use of this index: its cached embedder and the lexical counts."""
+        return Tools(embed=self.sentence_vectors,
+                     doc_freq=lambda terms: self.index.bm25.doc_freq(terms),
+                     total_docs=self._chunks)
+
     def make_answerer(self, name: str) -> Answerer:
-        if name == "extractive":
-            return get_answerer(
-                name, self.settings,
-                embed=self.sentence_vectors,
-                doc_freq=lambda terms: self.index.bm25.doc_freq(terms),
-                total_docs=self._chunks,
-            )
-        return get_answerer(name, self.settings)
+        return make("answerer", name, self.settings, self.tools())
 
     def _chunks(self) -> int:
         bm25 = self.index.bm25
@@ -77,7 +76,7 @@ class NewsRAG:
             raise InvalidQuestionError(f"'since' {since_d} is after 'until' {until_d}.")
         history = [(str(u), str(a)) for u, a in (history or [])]
         self._check_sources(sources)
-        query = standalone_query(question, history, getattr(self.answerer, "complete", None))
+        query = standalone_query(question, history, self.answerer.complete)
         dates = resolve(question, as_of_d)
         # explicit filters win over dates read from the question
         if since_d or until_d:
@@ -248,8 +247,5 @@ def _visible(text: str) -> str:
 
 
 def _reranker(settings: Settings):
-    if not settings.reranker_model:
-        return None
-    from rag.rerank import CrossEncoderReranker
-
-    return CrossEncoderReranker(settings.reranker_model)
+    """The cross-encoder when a reranker model is set; none by default."""
+    return make("reranker", "cross-encoder", settings) if settings.reranker_model else None

@@ -54,3 +54,29 @@ def test_the_layout_check_sees_a_wrong_import(tmp_path) -> None:
     bad = tmp_path / "x.py"
     bad.write_text("from ui.server import create_app\nimport harness.bench\n", "utf-8")
     assert imports_of(bad) == {"ui", "harness"}
+
+
+def test_parts_are_made_through_one_door_with_one_signature() -> None:
+    import inspect
+
+    import eval.grounding  # noqa: F401  (registers the judges)
+    import rag.answerers  # noqa: F401
+    import rag.rerank  # noqa: F401
+    from rag.errors import ConfigError
+    from rag.registry import REGISTRIES, Tools, make
+    from rag.settings import Settings
+
+    assert REGISTRIES["answerer"].names() == ["extractive", "llamacpp", "openai"]
+    assert REGISTRIES["reranker"].names() == ["cross-encoder"]
+    assert REGISTRIES["judge"].names() == ["lexical", "llm", "nli"]
+    for registry in REGISTRIES.values():
+        for factory in registry._factories.values():
+            assert list(inspect.signature(factory).parameters) == ["settings", "tools"]
+    assert make("answerer", "extractive", Settings(), Tools()).name == "extractive"
+    for kind, name in (("answerer", "oracle"), ("judge", "oracle"), ("colour", "red")):
+        try:
+            make(kind, name, Settings())
+        except ConfigError as e:
+            assert name in str(e) or kind in str(e)
+        else:
+            raise AssertionError(f"{kind} {name} was made")

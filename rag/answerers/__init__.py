@@ -1,39 +1,33 @@
-"""Answerers: one protocol, picked by name (extractive, openai, llamacpp)."""
+"""Answerers: one protocol (`base.Answerer`), registered by name (extractive, openai, llamacpp)
+in `rag.registry.ANSWERERS`; built through `rag.registry.make("answerer", name, settings, tools)`."""
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from rag.answerers.base import Answerer
-from rag.errors import ConfigError
+from rag.registry import ANSWERERS, Tools, make
 from rag.settings import Settings
 
 
-def _extractive(settings: Settings, **kw) -> Answerer:
+@ANSWERERS.register("extractive")
+def _extractive(settings: Settings, tools: Tools) -> Answerer:
     from rag.answerers.extractive import ExtractiveAnswerer
 
-    return ExtractiveAnswerer(**kw)
+    return ExtractiveAnswerer(embed=tools.embed, doc_freq=tools.doc_freq,
+                              total_docs=tools.total_docs)
 
 
-def _openai(settings: Settings, **kw) -> Answerer:
+@ANSWERERS.register("openai")
+def _openai(settings: Settings, tools: Tools) -> Answerer:
     from rag.answerers.openai_compat import OpenAICompatAnswerer
 
     return OpenAICompatAnswerer.from_settings(settings)
 
 
-def _llamacpp(settings: Settings, **kw) -> Answerer:
+@ANSWERERS.register("llamacpp")
+def _llamacpp(settings: Settings, tools: Tools) -> Answerer:
     from rag.answerers.llamacpp import LlamaCppAnswerer
 
     return LlamaCppAnswerer.from_settings(settings)
 
 
-ANSWERERS: dict[str, Callable[..., Answerer]] = {
-    "extractive": _extractive,
-    "openai": _openai,
-    "llamacpp": _llamacpp,
-}
-
-
-def get_answerer(name: str, settings: Settings, **kw) -> Answerer:
-    if name not in ANSWERERS:
-        raise ConfigError(f"Unknown answerer {name!r}. Valid answerers are: {sorted(ANSWERERS)}")
-    return ANSWERERS[name](settings, **kw)
+def get_answerer(name: str, settings: Settings, tools: Tools | None = None) -> Answerer:
+    return make("answerer", name, settings, tools)

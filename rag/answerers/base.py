@@ -1,7 +1,7 @@
 """The answerer protocol, and the grounded prompt the generative answerers share."""
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Protocol
 
@@ -20,6 +20,9 @@ Rules:
 
 class Answerer(Protocol):
     name: str
+    # a plain prompt -> text call, when the answerer has a model behind it: the follow-up
+    # rewriter uses it to make a question standalone (None: the rule-based rewrite)
+    complete: Callable[[str], str] | None
 
     def stream(
         self,

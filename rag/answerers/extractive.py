@@ -57,6 +57,7 @@ def _score(relevance: float, kind: float, novelty: float) -> float:
 
 class ExtractiveAnswerer:
     name = "extractive"
+    complete = None  # no model to rewrite a follow-up with: the rule-based rewrite
 
     def __init__(
         self,

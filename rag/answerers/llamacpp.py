@@ -14,6 +14,7 @@ from rag.types import Passage
 
 class LlamaCppAnswerer:
     name = "llamacpp"
+    complete = None  # no model to rewrite a follow-up with: the rule-based rewrite
 
     def __init__(self, model_path: str, *, context_tokens: int = 3000, n_threads: int | None = None,
                  encoding: str = "cl100k_base"):

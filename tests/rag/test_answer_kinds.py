@@ -157,6 +157,7 @@ class _Pieces:
     split at spaces, with the space on either side of the boundary."""
 
     name = "pieces"
+    complete = None
 
     def __init__(self, draft: str, side: str):
         self.draft, self.side = draft, side
