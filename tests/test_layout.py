@@ -60,7 +60,7 @@ def test_parts_are_made_through_one_door_with_one_signature() -> None:
     import inspect
 
     import eval.grounding  # noqa: F401  (registers the judges)
-    import rag.answerers  # noqa: F401
+    import rag.answerers
     import rag.rerank  # noqa: F401
     from rag.errors import ConfigError
     from rag.registry import REGISTRIES, Tools, make
