@@ -5,6 +5,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,12 +15,25 @@ from rag.condense import is_follow_up, standalone_query
 from rag.dates import DateRange, parse_date, resolve
 from rag.errors import EmptyIndexError, InvalidQuestionError, UnknownSourceError
 from rag.index import Index
+from rag.lexical import Filters
 from rag.question import NEXT
 from rag.registry import Tools, make
 from rag.retrieve import Mode, Retriever, make_filters
 from rag.settings import Settings
 from rag.types import Answer, AnswerSentence, Passage, answer_to_dict
 from rag.vector_cache import VectorCache
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question as the pipeline reads it, built and validated once by `NewsRAG.query`."""
+    question: str  # the reader's words, visible characters only, spaces collapsed
+    history: tuple[tuple[str, str], ...]  # earlier (question, answer) turns
+    standalone: str  # the question made standalone with the conversation's subject
+    dates: DateRange  # the dates it names or the filters give
+    filters: Filters  # what the reader restricts to (outlets, since, until)
+    prefer: Filters | None  # dates read from the question: a preference, not a filter
+    as_of: date
 
 
 class NewsRAG:
@@ -60,7 +74,13 @@ class NewsRAG:
         return self.index.stats()
 
     # --- retrieval -----------------------------------------------------------------------
-    def _prepare(self, question: str, history, sources, since, until, as_of):
+    def query(self, question: str, *, history: Sequence[tuple[str, str]] = (),
+              sources: Sequence[str] | None = None, since: str | date | None = None,
+              until: str | date | None = None, as_of: str | date | None = None) -> Query:
+        """The reader's question and filters, checked and resolved once (the edge)."""
+        return self._prepare(question, history, sources, since, until, as_of)
+
+    def _prepare(self, question: str, history, sources, since, until, as_of) -> Query:
         if isinstance(question, str):
             question = " ".join(_visible(question).split())
         if not isinstance(question, str) or not question or not any(ch.isalnum() for ch in question):
@@ -86,7 +106,10 @@ class NewsRAG:
             # dates read from the question are a preference, not a filter: the words may
             # date the event rather than the article ("in June", "this week")
             filters = make_filters(sources, None, None)
-        return question, history, query, dates, filters, as_of_d
+        prefer = None
+        if dates.phrase not in ("", "filter", "latest") and (dates.since or dates.until):
+            prefer = make_filters(sources, dates.since, dates.until)
+        return Query(question, tuple(history), query, dates, filters, prefer, as_of_d)
 
     def _check_sources(self, sources: Sequence[str] | None) -> None:
         """A filter naming an outlet the index does not hold is a mistake to report, not a
@@ -115,20 +138,14 @@ class NewsRAG:
         mode: Mode = "hybrid",
         per_article_cap: int | None = None,
     ) -> list[Passage]:
-        _, _, query, dates, filters, as_of_d = self._prepare(
-            question, history, sources, since, until, as_of)
-        return self._retrieve(query, filters, dates, as_of_d, sources, since, until, k=k,
-                              mode=mode, per_article_cap=per_article_cap).passages
+        q = self._prepare(question, history, sources, since, until, as_of)
+        return self._retrieve(q, k=k, mode=mode, per_article_cap=per_article_cap).passages
 
-    def _retrieve(self, query, filters, dates, as_of_d, sources, since, until, *, k=None,
-                  mode: Mode = "hybrid", per_article_cap=None):
-        prefer = None
-        if dates.phrase not in ("", "filter", "latest") and (dates.since or dates.until):
-            prefer = make_filters(sources, dates.since, dates.until)
+    def _retrieve(self, q: Query, *, k=None, mode: Mode = "hybrid", per_article_cap=None):
         return self.retriever.retrieve(
-            query, k=k or self.settings.top_k, filters=filters, dates=dates, as_of=as_of_d,
-            mode=mode, per_article_cap=per_article_cap or self.settings.per_article_cap,
-            prefer=prefer)
+            q.standalone, k=k or self.settings.top_k, filters=q.filters, dates=q.dates,
+            as_of=q.as_of, mode=mode,
+            per_article_cap=per_article_cap or self.settings.per_article_cap, prefer=q.prefer)
 
     # --- answers -------------------------------------------------------------------------
     def ask(self, question: str, **kw: Any) -> Answer:
@@ -160,14 +177,15 @@ class NewsRAG:
         mode: Mode = "hybrid",
     ) -> Iterator[dict]:
         t_start = time.perf_counter()
-        question, history, query, dates, filters, as_of_d = self._prepare(
-            question, history, sources, since, until, as_of)
+        q = self._prepare(question, history, sources, since, until, as_of)
+        question, history, query, dates, as_of_d = (q.question, q.history, q.standalone,
+                                                    q.dates, q.as_of)
         if self._chunks() == 0 and self.index.catalog.counts()["chunks"] == 0:
             raise EmptyIndexError(
                 "Nothing is indexed yet: run `newsrag ingest PATH` (or `make run`, which "
                 "ingests the demo corpus) first."
             )
-        result = self._retrieve(query, filters, dates, as_of_d, sources, since, until, mode=mode)
+        result = self._retrieve(q, mode=mode)
         timings = dict(result.timings)
         timings["retrieve"] = time.perf_counter() - t_start
         passages = result.passages

@@ -45,3 +45,23 @@ def test_diversify_keeps_the_per_article_cap(demo_rag) -> None:
         for p in got:
             per[p.chunk.article_id] = per.get(p.chunk.article_id, 0) + 1
         assert max(per.values()) == cap
+
+
+def test_a_question_is_read_once_into_a_query(demo_rag) -> None:
+    from rag.errors import InvalidQuestionError
+
+    q = demo_rag.query("  What did the Port Calder\u200b transit strike   cost last week? ",
+                       as_of="2026-11-24")
+    assert q.question == "What did the Port Calder transit strike cost last week?"
+    assert q.as_of == date(2026, 11, 24) and q.filters.is_empty()
+    assert q.prefer is not None and q.dates.since == date(2026, 11, 16)  # a preference
+    pinned = demo_rag.query("What did the strike cost?", since="2026-11-01", until="2026-11-20",
+                            as_of="2026-11-24")
+    assert pinned.prefer is None and not pinned.filters.is_empty()
+    for bad in ("\u200b\u200b", "   ", "x" * (demo_rag.settings.max_question_chars + 1)):
+        try:
+            demo_rag.query(bad)
+        except InvalidQuestionError:
+            pass
+        else:
+            raise AssertionError(f"{bad[:10]!r} was read as a question")
