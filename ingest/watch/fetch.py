@@ -149,6 +149,7 @@ class Fetcher:
             last_modified: str | None = None, accept: str = "*/*") -> FetchResult:
         """Fetch `url`. `home` is the host whose addresses are trusted (a configured source's
         own, or the feed's for its items); every redirect hop is checked like the first."""
+        home = home or (urlsplit(url).hostname or "").lower()
         headers = {"Accept": accept}
         if etag:
             headers["If-None-Match"] = etag
@@ -171,8 +172,9 @@ class Fetcher:
                 check_url(url, home, self.allow_private)
             except Refused as e:
                 return FetchResult(url, error="refused", detail=str(e))
-            if not self.robots_allow(url):
-                return FetchResult(url, error="refused", detail="disallowed by robots.txt")
+            blocked = self.robots_block(url)
+            if blocked is not None:
+                return blocked
             result = self._once(url, headers, self.max_bytes)
             location = result.headers.get("location")
             if result.status not in (301, 302, 303, 307, 308) or not location:
@@ -232,39 +234,45 @@ class Fetcher:
                 return
 
     # --- robots.txt ----------------------------------------------------------------------
-    def robots_allow(self, url: str) -> bool:
+    def robots_block(self, url: str) -> FetchResult | None:
+        """None when robots.txt lets newsrag fetch `url`, else why not (a refusal, or an
+        unreachable robots.txt: a retryable error, as RFC 9309 says to stay away meanwhile)."""
         parts = urlsplit(url)
         if parts.path == "/robots.txt":
-            return True
+            return None
         root = f"{parts.scheme}://{parts.netloc}".lower()
         with self._lock:
             lock = self._robots_locks.setdefault(root, threading.Lock())
         with lock:  # one read of a host's robots.txt, however many threads ask
             cached = self._robots.get(root)
             if cached is None or time.monotonic() - cached[0] > ROBOTS_SECONDS:
-                cached = (time.monotonic(), *self._read_robots(root))
+                parser, allow_all, failed = self._read_robots(root)
+                if failed is not None:  # not cached: asked again on the next request
+                    return FetchResult(url, error=failed.error or "connection",
+                                       detail=f"robots.txt: {failed.describe()}")
+                cached = (time.monotonic(), parser, allow_all)
                 self._robots[root] = cached
         _, parser, allow_all = cached
-        if parser is None:
-            return allow_all
-        return parser.can_fetch("newsrag", url)
+        allowed = allow_all if parser is None else parser.can_fetch("newsrag", url)
+        return None if allowed else FetchResult(url, error="refused",
+                                                detail="disallowed by robots.txt")
 
-    def _read_robots(self, root: str) -> tuple[RobotFileParser | None, bool]:
+    def _read_robots(self, root: str) -> tuple[RobotFileParser | None, bool, FetchResult | None]:
         """RFC 9309: a 4xx means no rules; a 5xx or no answer means stay away for now."""
         result = self._once(root + "/robots.txt", {"Accept": "text/plain"}, ROBOTS_MAX_BYTES)
-        if result.error or result.status is None:
-            return None, result.error == "too large"
-        if result.status >= 500:
-            return None, False
+        if result.error == "too large":
+            return None, True, None
+        if result.error or result.status is None or result.status >= 500:
+            return None, False, result
         if result.status != 200:  # 4xx, or a redirect (not followed): no rules
-            return None, True
+            return None, True, None
         try:
             text = result.text()
         except SkipInput:
-            return None, True
+            return None, True, None
         parser = RobotFileParser()
         parser.parse(text.splitlines())
-        return parser, True
+        return parser, True, None
 
 
 def _too_large(out: FetchResult, max_bytes: int, what: str) -> FetchResult:

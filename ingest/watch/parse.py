@@ -70,7 +70,7 @@ def parse_source(text: str, url: str, content_type: str = "") -> SourceDoc:
     ctype = content_type.split(";")[0].strip().lower()
     if head.startswith(("{", "[")) or ctype in ("application/feed+json", "application/json"):
         return _json_feed(text, url)
-    if head.startswith("<!doctype html") or "<html" in head or ctype in (
+    if head.startswith("<!doctype html") or re.search(r"<html[\s>]", head) or ctype in (
             "text/html", "application/xhtml+xml"):
         return SourceDoc("page", items=[FeedItem(link=url, version="")])
     if not head.startswith("<"):
@@ -117,7 +117,7 @@ def _with_url(art: Article, url: str) -> Article:
 
 
 def _sitemap(root: ET.Element, url: str, kind: str) -> SourceDoc:
-    doc = SourceDoc(kind)
+    doc = SourceDoc("sitemap" if kind == "urlset" else kind)
     if kind == "sitemapindex":
         for entry in _children(root, "sitemap")[:MAX_CHILD_SITEMAPS]:
             loc = _child_text(entry, "loc")

@@ -221,6 +221,7 @@ class Watcher:
                                    result.headers.get("content-type", ""))
             except SkipInput as e:
                 report.error = row["last_error"] = f"{e.reason}: {e.detail}"
+                row.update(etag=None, last_modified=None)  # read it whole next time
             else:
                 row["kind"] = report.kind = doc.kind
                 report.items = len(doc.items)
@@ -254,7 +255,7 @@ class Watcher:
         catalog = self.index.catalog
         rows: dict[str, dict[str, Any]] = {}
         for item in doc.items:
-            key = canonical_url(item.link) if item.link else (
+            key = (canonical_url(item.link) or item.link) if item.link else (
                 f"guid:{item.guid}" if item.guid and item.fallback else None)
             if key is None or key in rows:
                 continue

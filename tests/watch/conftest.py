@@ -13,8 +13,9 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-WORDS = ("council harbour ferry budget strike vote mayor river bridge school clinic tram "
-         "orchard festival library drought wildfire pier museum union wages rents flood").split()
+WORDS = ("council", "harbour", "ferry", "budget", "strike", "vote", "mayor", "river", "bridge",
+         "school", "clinic", "tram", "orchard", "festival", "library", "drought", "wildfire",
+         "pier", "museum", "union", "wages", "rents", "flood")
 
 
 @dataclass
@@ -44,14 +45,15 @@ class Site:
             def log_message(self, *args) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            def do_GET(self) -> None:
                 site.handle(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                       daemon=True)
         self.thread.start()
 
     def close(self) -> None:
