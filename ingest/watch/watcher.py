@@ -34,6 +34,7 @@ FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 BACKLOG_BAR = 50  # a progress bar while at least this many pages wait
 MAX_RETRY_WAIT = 6 * 3600.0
+MAX_SITEMAP_DEPTH = 2  # an index of indexes of sitemaps, no deeper
 log = logging.getLogger("newsrag.watch")
 
 
@@ -200,7 +201,7 @@ class Watcher:
             return [PollReport(u, error=f"skipped: {e}") for u in todo]
 
     def _poll_source(self, url: str, ing: Ingestor, parent: str | None,
-                     home: str | None = None) -> list[PollReport]:
+                     home: str | None = None, depth: int = 0) -> list[PollReport]:
         t0, now = time.perf_counter(), self.clock()
         report = PollReport(url, started=now)
         catalog = self.index.catalog
@@ -243,10 +244,14 @@ class Watcher:
         report.seconds = time.perf_counter() - t0
         report.next_poll = row["next_poll"]
         if doc is not None and doc.children:
-            for child in doc.children:
+            if depth >= MAX_SITEMAP_DEPTH:
+                report.error = f"sitemap indexes nested deeper than {MAX_SITEMAP_DEPTH}: ignored"
+            for child in doc.children if depth < MAX_SITEMAP_DEPTH else ():
                 if self.stop.is_set():
                     break
-                reports += self._poll_source(child, ing, parent=url, home=home)
+                if child != url:  # an index that lists itself
+                    reports += self._poll_source(child, ing, parent=url, home=home,
+                                                 depth=depth + 1)
         return reports
 
     def _register(self, source: str, doc: SourceDoc, report: PollReport,

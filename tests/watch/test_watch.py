@@ -253,3 +253,13 @@ def test_an_older_catalog_gets_the_feed_tables(tmp_path, embedder):
     rw = Catalog(settings.catalog_path)
     assert rw.feed_report() == [] and rw.feed_source("http://x.example/") is None
     rw.close()
+
+
+def test_a_sitemap_index_that_lists_itself_or_nests_deeply_ends(site, watcher):
+    for k in range(5):  # /idx0 lists itself and /idx1, /idx1 lists /idx2, ...
+        site.add(f"/idx{k}", '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+                 f"<sitemap><loc>/idx{k}</loc></sitemap><sitemap><loc>/idx{k + 1}</loc>"
+                 "</sitemap></sitemapindex>", ctype="application/xml")
+    reports = watcher([site.url + "/idx0"]).poll()
+    assert [r.source.rsplit("/", 1)[-1] for r in reports] == ["idx0", "idx1", "idx2"]
+    assert "nested deeper" in reports[-1].error
