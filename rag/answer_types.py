@@ -65,8 +65,9 @@ def answer_strength(q: Question, sentence: str) -> float:
             return 0.0
         wanted = quantity_wanted(q)
         if q.focus:  # "how many drivers": a number that counts drivers
-            counted = re.search(r"\d[\d,.]*\s+(?:\w+\s+){0,2}?" + re.escape(stem(q.focus)),
-                                sentence.lower())
+            f = re.escape(stem(q.focus))
+            counted = re.search(r"\d[\d,.]*\s+(?:\w+\s+){0,2}?" + f + r"|\b" + f
+                                + r"\w*\s+(?:of\s+)?(?:about\s+|nearly\s+)?\d", sentence.lower())
             return 1.0 if counted else 0.6
         if not wanted:
             return 1.0

@@ -15,7 +15,11 @@ MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 # a sentence ends at terminal punctuation (closing quotes and citation markers may follow) when
 # the next one starts with a capital, a digit or a quote, or the text ends: "6 a.m. on Saturday"
 # is one sentence, and so is "Mr. Okafor said"
-_END = re.compile(r"[.!?…][\"'”’)\]]*(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*"
+# A citation marker after a word ends a sentence too when a capital follows: a quoted sentence
+# that has no full stop in its article (a paragraph's end) is still one sentence ("... hitch
+# issue [2] Owners of ...")
+_END = re.compile(r"(?:[.!?…][\"'”’)\]]*(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])*"
+                  r"|(?<=[\w%\"'”’)])(?:\s*\[\d{1,3}(?:\s*[,;]\s*\d{1,3})*\])+)"
                   r"(?=\s+[\"'“‘(\[]?[A-Z0-9]|\s*$)")
 _ABBREVIATIONS = {"a.m", "p.m", "mr", "mrs", "ms", "dr", "prof", "st", "gen", "gov", "sen", "rep",  # not
                   # "Co." or "Inc.": they often end a sentence

@@ -16,8 +16,11 @@ _RULES: list[tuple[str, re.Pattern]] = [
     ("quantity", re.compile(r"\bhow (?:much|many|long|far|old|big|large|high|tall|deep|fast|"
                             r"often|heavy)\b|\bwhat (?:share|percentage|percent|proportion|"
                             r"fraction|number|amount|price|sum|figure|rate|level|age)\b|"
-                            r"\bwhat (?:was|is|were|will) the (?:cost|price|total|number|toll|"
-                            r"score|size|value|amount|share|rate|level)\b|\bby how much\b|"
+                            r"\bwhat (?:was|is|were|will be|will) the (?:[\w-]+ ){0,3}?"
+                            r"(?:cost|price|total|number|toll|score|size|value|amount|share|rate|"
+                            r"level|magnitude|population|temperature|height|speed|salary|fine|"
+                            r"valuation|budget|margin|percentage|age|distance|weight|length|"
+                            r"death toll|tally)\b|\bby how much\b|"
                             r"\bhow much\b", re.IGNORECASE)),
     ("when", re.compile(r"\bwhen\b|\bwhat (?:year|day|date|time|month|week)\b|"
                         r"\bwhich (?:year|day|date|month)\b|\bwhat time\b", re.IGNORECASE)),
@@ -55,6 +58,12 @@ _FOCUS = re.compile(r"\b(?:which|what)\s+((?:[a-z]+\s+){0,2}?[a-z]+?)\s+(?:is|wa
                     r"will|did|does|do|has|have|had|can|could|would|should)\b", re.IGNORECASE)
 
 
+# what a quantity question counts or measures: "how many drivers", "what was the magnitude"
+_MEASURE = re.compile(r"\bhow many ([a-z]+)|\bwhat (?:was|is|were|will be|will) the "
+                      r"(?:[\w-]+ ){0,3}?(magnitude|population|temperature|height|speed|salary|"
+                      r"valuation|margin|distance|weight|length|tally)\b", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Question:
     text: str
@@ -83,8 +92,9 @@ def analyse(text: str) -> Question:
     if kind == "acronym" and m is not None:
         acronym = (m.group("acro") or m.group("acro2") or "").replace(".", "")
     focus = ""
-    if kind == "which" and (f := _FOCUS.search(text)) or kind == "quantity" and (f := re.search(r"\bhow many ([a-z]+)", text, re.IGNORECASE)):
-        focus = f.group(1).lower()
+    if kind == "which" and (f := _FOCUS.search(text)) or kind == "quantity" and (
+            f := _MEASURE.search(text)):
+        focus = (f.group(f.lastindex or 1) or "").lower()
     return Question(
         text=text, kind=kind, terms=tuple(dict.fromkeys(content_words(text))),
         story=bool(_STORY.search(text)) and kind in ("event", "other", "outcome", "which"),

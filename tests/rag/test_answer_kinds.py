@@ -38,6 +38,8 @@ def _has(text: str, golds) -> bool:
     ("What does PSL stand for?", "acronym"),
     ("What happened at Cape Arden on October 17?", "event"),
     ("What is the latest on the Port Calder transit strike?", "event"),
+    ("What was the magnitude of the Corran Bay quake?", "quantity"),
+    ("What was the record high average price of a season pass?", "quantity"),
 ])
 def test_question_kinds_are_read(question, kind):
     assert analyse(question).kind == kind
@@ -198,3 +200,15 @@ def test_a_why_question_looks_for_a_cause(sentence, holds):
     q = analyse("Why were the fireworks displays cancelled?")
     assert q.kind == "why"
     assert (answer_strength(q, sentence) > 0) is holds
+
+
+def test_a_measure_is_the_number_beside_its_word():
+    """ "What was the magnitude": the number next to "magnitude", not the question's own
+    number nor another year or count."""
+    from rag.answer_types import answer_strength
+
+    q = analyse("The quake killed more than 1,000 people. What was the magnitude of the quake?")
+    assert (q.kind, q.focus) == ("quantity", "magnitude")
+    assert answer_strength(q, "The magnitude 5.9 quake struck before dawn.") == 1.0
+    assert answer_strength(q, "More than 1,000 people died in 2002 in two quakes.") < 1.0
+    assert answer_strength(q, "More than 1,000 people died.") == 0.0

@@ -41,3 +41,17 @@ def test_checker_renumbers_in_order_of_first_use_and_can_mark():
     assert out.text == "Lake Tessaline rose to 18.9%. [1] Aliens landed. (unverified)"
     assert out.citations[0].article_id == "a2"
     assert not out.sentences[1].supported
+
+
+def test_a_quoted_sentence_without_a_full_stop_ends_at_its_marker():
+    """A paragraph that ends without a full stop in its article is quoted as it stands: its
+    marker, then a capital, ends it, so it is checked against its own passage."""
+    text = "The hitch was faulty [1] Owners should park outside. [1]"
+    assert split_answer(text) == [("The hitch was faulty", [1]),
+                                  ("Owners should park outside.", [1])]
+    # a marker inside a sentence, before lower case, does not end it
+    assert split_answer("Prices rose 5% [1] and then fell. [2]") == [
+        ("Prices rose 5% and then fell.", [1, 2])]
+    passage = _p(1, "Regulators said the hitch was faulty\n\nOwners should park outside.")
+    checked = CitationChecker(SupportScorer()).check(text, [passage], {})
+    assert [s.supported for s in checked.sentences] == [True, True]
