@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from rag.countries import countries_in
 from rag.facts import dates, names, numbers
 from rag.question import Question
 from rag.text import stem, words
@@ -26,6 +27,8 @@ _OUTCOME = re.compile(r"\b(voted|vote of|\d+\s?(?:to|-|–)\s?\d+|unanimous(?:ly
                       r"against)\b", re.IGNORECASE)
 _PLACE_CUE = re.compile(r"\b(?:in|at|near|from|to|across|outside|inside|off)\s+(?:the\s+)?"
                         r"([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+)*)")
+_ASKS_COUNTRY = re.compile(r"\b(?:which|what)\s+(?:[\w-]+\s+)?(?:country|nation)\b",
+                           re.IGNORECASE)
 _QUANT_UNITS = {
     "share": {"percent"}, "percentage": {"percent"}, "percent": {"percent"},
     "proportion": {"percent"}, "fraction": {"percent"},
@@ -88,6 +91,9 @@ def answer_strength(q: Question, sentence: str) -> float:
         found = _new(names(sentence), q)
         return 1.0 if len(found) >= 2 else 0.6 if found else 0.0
     if kind == "where":
+        if _ASKS_COUNTRY.search(q.text):  # the answer is a country the question does not name
+            asked = q.text.lower()
+            return 1.0 if any(c.lower() not in asked for c in countries_in(sentence)) else 0.2
         places = [m.group(1) for m in _PLACE_CUE.finditer(sentence)]
         found = _new([w.lower() for p in places for w in p.split()], q)
         if found:

@@ -27,7 +27,8 @@ _RULES: list[tuple[str, re.Pattern]] = [
     ("where", re.compile(r"\bwhere\b|\bwhat (?:country|city|state|town|place|region|nation|"
                          r"continent|county|venue|island|park)\b|\bwhich (?:country|city|state|"
                          r"town|place|region|nation|continent|county|venue|island|park|port)\b|"
-                         r"\bin which (?:country|city|state|town)\b", re.IGNORECASE)),
+                         r"\bin which (?:country|city|state|town)\b|"
+                         r"\b(?:which|what) [A-Za-z-]+ (?:country|nation)\b", re.IGNORECASE)),
     ("why", re.compile(r"\bwhy\b|\bwhat (?:caused|led to|prompted|triggered|was the reason)\b|"
                        r"\bfor what reason\b|\bwhat is behind\b", re.IGNORECASE)),
     ("who", re.compile(r"\bwho(?:m|se)?\b|\bwhich (?:person|man|woman|official|company|firm|"

@@ -212,3 +212,18 @@ def test_a_measure_is_the_number_beside_its_word():
     assert answer_strength(q, "The magnitude 5.9 quake struck before dawn.") == 1.0
     assert answer_strength(q, "More than 1,000 people died in 2002 in two quakes.") < 1.0
     assert answer_strength(q, "More than 1,000 people died.") == 0.0
+
+
+@pytest.mark.parametrize("sentence, strength", [
+    ("Ghana has confirmed its first cases of the Marburg virus.", 1.0),
+    ("The North Korean leader declared victory over the virus.", 1.0),  # an adjective form
+    ("Marburg is a fever in the same family as Ebola, according to the WHO.", 0.2),
+    ("The United States sent doctors, and the US said so again.", 0.2),  # the question's own
+])
+def test_a_which_country_question_wants_a_country_it_does_not_name(sentence, strength):
+    from rag.answer_types import answer_strength
+
+    q = analyse("Which country besides the United States confirmed cases of Marburg virus?")
+    assert q.kind == "where"
+    assert answer_strength(q, sentence) == strength
+    assert analyse("The prime minister of which European nation stepped down?").kind == "where"
