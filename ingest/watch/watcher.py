@@ -166,15 +166,19 @@ class Watcher:
             for report in self.poll(due_only=True):
                 on_report(report)
             now = self.clock()
-            due = [s["next_poll"] for s in map(self.index.catalog.feed_source, self.sources)
+            due = [self._due_at(s) for s in map(self.index.catalog.feed_source, self.sources)
                    if s and s["next_poll"]]
             self.stop.wait(max(0.05, min(due, default=now + self.every) - now))
+
+    def _due_at(self, source: dict[str, Any]) -> float:
+        """The next poll; a run with a shorter interval than the last one polls sooner."""
+        return min(source["next_poll"] or 0, (source["last_poll"] or 0) + self.every)
 
     def poll(self, *, due_only: bool = False) -> list[PollReport]:
         """One poll of every source (`due_only`: of those whose next poll has come)."""
         catalog = self.index.catalog
         todo = [u for u in self.sources if not due_only or not (s := catalog.feed_source(u))
-                or (s["next_poll"] or 0) <= self.clock()]
+                or self._due_at(s) <= self.clock()]
         if not todo:
             return []
         try:

@@ -263,3 +263,15 @@ def test_a_sitemap_index_that_lists_itself_or_nests_deeply_ends(site, watcher):
     reports = watcher([site.url + "/idx0"]).poll()
     assert [r.source.rsplit("/", 1)[-1] for r in reports] == ["idx0", "idx1", "idx2"]
     assert "nested deeper" in reports[-1].error
+
+
+def test_a_run_with_a_shorter_interval_polls_sooner(site, watcher):
+    site.add("/feed.xml", rss([]), ctype="application/rss+xml")
+    w = watcher([site.url + "/feed.xml"])
+    w.every = 900.0
+    assert len(w.poll(due_only=True)) == 1
+    assert w.poll(due_only=True) == []  # not due for 15 minutes
+    w.every = 1.0  # restarted with --every 1s
+    later = w.clock() + 2
+    w.clock = lambda: later
+    assert len(w.poll(due_only=True)) == 1
