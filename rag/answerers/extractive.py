@@ -32,6 +32,7 @@ EMBED_CANDIDATES = 16  # sentences compared in meaning with the question, per qu
 MEANING_CHARS = 120  # of each of them (the opening words)
 MAX_WORDS = 80  # the lead sentence and what follows it; the issue's "about 80 words"
 ADD_FRACTION, ADD_LEX = 0.3, 0.0  # a further sentence: this close to the lead, this many terms
+FACT_FRACTION, FACT_LOOKAHEAD = 0.7, 6  # _fact_first
 MAX_MISSING = 0.6  # of the question's weight, absent from every passage: not answered
 
 
@@ -124,9 +125,10 @@ class ExtractiveAnswerer:
         if not cands:
             return []
         cands = self._by_meaning(question, cands)
-        best = cands[0]
-        if not self._answers(q, best, passages):
+        if not self._answers(q, cands[0], passages):
             return []
+        cands = _fact_first(cands)
+        best = cands[0]
         limit = limit or self.max_sentences
         if q.story:
             return self._story(cands, limit)
@@ -270,6 +272,19 @@ class ExtractiveAnswerer:
             if any(all(df.get(v, 0) == 0 for v in _spellings(t)) for t in absent):
                 return 1.0
         return sum(by_stem[k] for k in missing) / (sum(by_stem.values()) or 1.0)
+
+
+def _fact_first(cands: list[Candidate]) -> list[Candidate]:
+    """Lead with the fact: when the most relevant sentence holds no answer of the asked kind and
+    a nearly as relevant one (FACT_FRACTION of its score, a question word shared) does, that
+    one leads ("Construction is expected to cost 2.3 billion euros." before the vote)."""
+    best = cands[0]
+    if best.kind >= 1.0:
+        return cands
+    for i, c in enumerate(cands[1:FACT_LOOKAHEAD], start=1):
+        if c.kind >= 1.0 and c.matched >= 1 and c.score >= FACT_FRACTION * best.score:
+            return [c] + cands[:i] + cands[i + 1:]
+    return cands
 
 
 def _meaning_text(sentence: str) -> str:

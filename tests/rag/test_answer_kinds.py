@@ -76,7 +76,15 @@ def test_each_kind_of_question_is_answered_with_the_fact_first(demo_rag, q):
     assert len(a.sentences) <= 3 and n_words <= max(80, len(a.sentences[0].text.split()))
 
 
-@pytest.mark.xfail(strict=True, reason="known miss: the tunnel's price sentence does not lead")
+def test_the_price_leads_the_tunnel_answer(demo_rag):
+    """The issue's first example: the price, not the vote or the lorries, opens the answer."""
+    a = demo_rag.ask("How much will the Orrin Valley rail tunnel cost?", as_of=AS_OF)
+    assert "2.3 billion euros" in a.sentences[0].text
+
+
+@pytest.mark.xfail(strict=True, reason="known miss: the dockers' vote abstains (the stemmer "
+                   "keeps 'voted' whole, so 'vote' is not matched; matching it answers the "
+                   "off-corpus 'Alderford tram line' question, see docs/eval/README.md)")
 def test_the_issue_examples(demo_rag):
     a = demo_rag.ask("How much will the Orrin Valley rail tunnel cost?", as_of=AS_OF)
     assert "2.3 billion euros" in a.sentences[0].text
