@@ -13,7 +13,7 @@ from rag.answerers.base import NOT_COVERED, Answerer
 from rag.citations import CitationChecker, SupportScorer, render, split_complete
 from rag.condense import is_follow_up, standalone_query
 from rag.dates import DateRange, parse_date, resolve
-from rag.errors import EmptyIndexError, InvalidQuestionError, UnknownSourceError
+from rag.errors import ConfigError, EmptyIndexError, InvalidQuestionError, UnknownSourceError
 from rag.index import Index
 from rag.lexical import Filters
 from rag.question import NEXT
@@ -46,6 +46,7 @@ class NewsRAG:
                                    embed=self.sentence_vectors)
         embed = self.sentence_vectors
         self.answerer = answerer or self.make_answerer(self.settings.answerer)
+        _check_answerer(self.answerer)
         self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold,
                                        keep_uncited=(NOT_COVERED,))
 
@@ -262,6 +263,16 @@ def _visible(text: str) -> str:
     """Without zero-width and other format characters (a question of only those is empty)."""
     return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cf", "Cc", "Cs")
                    or ch in "\n\t")
+
+
+def _check_answerer(answerer) -> None:
+    """An answerer handed in must speak the protocol (rag/answerers/base.py): said once, here,
+    rather than as an AttributeError on every question."""
+    missing = [a for a in ("name", "stream", "complete") if not hasattr(answerer, a)]
+    if missing:
+        raise ConfigError(f"The answerer {type(answerer).__name__} lacks {', '.join(missing)} "
+                          "(see rag/answerers/base.py: set complete = None when it has no "
+                          "model to rewrite follow-ups with)")
 
 
 def _reranker(settings: Settings):

@@ -54,8 +54,10 @@ class Registry:
 
     def make(self, name: str, settings: Settings, tools: Tools | None = None) -> Any:
         if name not in self._factories:
+            where = " (judges register when eval.grounding is imported)" if (
+                self.kind == "judge" and not self._factories) else ""
             raise ConfigError(f"Unknown {self.kind} {name!r}. Valid {self.kind}s are: "
-                              f"{self.names()}")
+                              f"{self.names()}{where}")
         return self._factories[name](settings, tools or Tools())
 
 

@@ -80,3 +80,19 @@ def test_parts_are_made_through_one_door_with_one_signature() -> None:
             assert name in str(e) or kind in str(e)
         else:
             raise AssertionError(f"{kind} {name} was made")
+
+
+def test_an_answerer_without_the_protocol_is_refused_at_once(demo_rag) -> None:
+    import pytest
+
+    from rag.errors import ConfigError
+    from rag.pipeline import NewsRAG
+
+    class Bare:
+        name = "bare"
+
+        def stream(self, question, passages, *, as_of, history=()):
+            yield "x"
+
+    with pytest.raises(ConfigError, match="complete"):
+        NewsRAG(demo_rag.index, answerer=Bare())
