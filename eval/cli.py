@@ -143,12 +143,12 @@ def evaluate(
         questions = dataset.questions
         bar = _bar(questions, progress, "questions")
         for q in bar:
-            rows.append(evaluate_question(q, rag, index.catalog.db, mode=mode, judge=judge,
+            rows.append(evaluate_question(q, rag, index.catalog, mode=mode, judge=judge,
                                           answers=answers, transform_answer=transform_answer))
         check = {}
         if answers and judge is not None:
-            pairs = build_check_set(index.catalog.db, questions,
-                                    lambda q: gold_doc_units(index.catalog.db, q), seed=seed)
+            pairs = build_check_set(index.catalog, questions,
+                                    lambda q: gold_doc_units(index.catalog, q), seed=seed)
             check = check_judge(judge, pairs)
         run = {
             "version": 1,
@@ -185,7 +185,7 @@ def evaluate(
         index.close()
 
 
-def evaluate_question(q: EvalQuestion, rag, db, *, mode: str, judge, answers: bool,
+def evaluate_question(q: EvalQuestion, rag, catalog, *, mode: str, judge, answers: bool,
                       transform_answer=None) -> dict[str, Any]:
     t0 = time.perf_counter()
     passages = rag.retrieve(q.question, k=K, as_of=q.as_of, mode=mode)
@@ -197,7 +197,7 @@ def evaluate_question(q: EvalQuestion, rag, db, *, mode: str, judge, answers: bo
     row["retrieved"] = [{"chunk_id": p.chunk.id, "article_id": p.chunk.article_id,
                          "title": p.chunk.title} for p in passages]
     if q.has_doc_gold:
-        units = gold_doc_units(db, q)
+        units = gold_doc_units(catalog, q)
         covers = [{str(i) for i, u in enumerate(units) if d in u} for d in docs]
         row["doc"] = M.ranking_metrics(covers, len(units))
         row["doc"]["curve"] = [M.recall_at(covers, len(units), k) for k in range(1, K + 1)]

@@ -295,34 +295,24 @@ def normalize_title(title: str) -> str:
     return re.sub(r"\s+", " ", strip_quotes(title)).strip().casefold()
 
 
-def stored_articles_for(db, gold_id: str) -> set[str]:
+def stored_articles_for(catalog, gold_id: str) -> set[str]:
     """The stored articles that stand for a corpus document: itself, or the one it duplicates.
 
     `gold_id` may be the record's id (doc_id, stored as external_id), its URL, or a newsrag
     article id. A copy skipped by dedup is in the `duplicates` table, pointing at the original.
     """
     keys = [gold_id] + [k for k in (url_article_id(gold_id),) if k]
-    marks = ",".join("?" * len(keys))
-    rows = db.execute(
-        f"SELECT id FROM articles WHERE state='done' AND (external_id IN ({marks}) OR id IN ({marks})) "
-        f"UNION SELECT duplicate_of FROM duplicates WHERE external_id IN ({marks}) OR id IN ({marks})",
-        keys * 4,
-    ).fetchall()
-    return {r[0] for r in rows}
+    return catalog.articles_standing_for(keys)
 
 
-def stored_articles_titled(db, title: str) -> set[str]:
+def stored_articles_titled(catalog, title: str) -> set[str]:
     """The stored articles (and originals of skipped copies) with this headline."""
     want = normalize_title(title)
-    rows = db.execute(
-        "SELECT id, title FROM articles WHERE state='done' AND title LIKE ? "
-        "UNION SELECT duplicate_of, title FROM duplicates WHERE title LIKE ?",
-        (f"%{want[:40]}%",) * 2,
-    ).fetchall()
+    rows = catalog.titles_containing(want[:40])
     return {aid for aid, t in rows if t and normalize_title(t) == want}
 
 
-def gold_doc_units(db, q: EvalQuestion) -> list[frozenset[str]]:
+def gold_doc_units(catalog, q: EvalQuestion) -> list[frozenset[str]]:
     """The question's gold documents as sets of stored article ids, one set per distinct document.
 
     Two gold documents stored as one article (deduplicated) are one unit; a gold document not
@@ -330,8 +320,8 @@ def gold_doc_units(db, q: EvalQuestion) -> list[frozenset[str]]:
     """
     units: list[frozenset[str]] = []
     for g in q.gold_doc_ids:
-        units.append(frozenset(stored_articles_for(db, g)))
+        units.append(frozenset(stored_articles_for(catalog, g)))
     for t in q.gold_titles:
-        units.append(frozenset(stored_articles_titled(db, t)))
+        units.append(frozenset(stored_articles_titled(catalog, t)))
     found = list(dict.fromkeys(u for u in units if u))
     return found + [u for u in units if not u]

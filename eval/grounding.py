@@ -356,7 +356,7 @@ def best_threshold(scores: Sequence[float], labels: Sequence[bool]) -> tuple[flo
     return best, sum((s >= best) == y for s, y in zip(scores, labels)) / len(labels)
 
 
-def build_check_set(db, questions: Sequence[Any], units_of: Callable[[Any], list],
+def build_check_set(catalog, questions: Sequence[Any], units_of: Callable[[Any], list],
                     seed: int = 13, hard: bool = True) -> list[CheckPair]:
     """Each question's gold evidence against the best-matching passage of its own gold article
     (supported) and against a passage of an unrelated article (not supported); with `hard`,
@@ -364,8 +364,7 @@ def build_check_set(db, questions: Sequence[Any], units_of: Callable[[Any], list
     from eval.metrics import fact_containment, fact_hit
 
     rng = random.Random(seed)
-    all_articles = [r[0] for r in db.execute(
-        "SELECT DISTINCT article_id FROM chunks ORDER BY article_id")]
+    all_articles = catalog.article_ids_with_chunks()
     # names to put in the place of a claim's own: those of the other questions' evidence
     names_pool = sorted({n for q in questions for e in q.gold_evidence[:1] for n in _names_in(e)})
     pairs: list[CheckPair] = []
@@ -374,9 +373,7 @@ def build_check_set(db, questions: Sequence[Any], units_of: Callable[[Any], list
         if not q.gold_evidence or not gold:
             continue
         claim = q.gold_evidence[0]
-        marks = ",".join("?" * len(gold))
-        chunks = [r[0] for r in db.execute(
-            f"SELECT text FROM chunks WHERE article_id IN ({marks}) ORDER BY id", sorted(gold))]
+        chunks = catalog.chunk_texts(sorted(gold))
         if not chunks:
             continue
         best = max(chunks, key=lambda t: (fact_hit(claim, t), fact_containment(claim, t)))
@@ -387,8 +384,7 @@ def build_check_set(db, questions: Sequence[Any], units_of: Callable[[Any], list
         others = [a for a in all_articles if a not in gold]
         if others:
             other = rng.choice(others)
-            texts = [r[0] for r in db.execute(
-                "SELECT text FROM chunks WHERE article_id=? ORDER BY id", (other,))]
+            texts = catalog.chunk_texts([other])
             pairs.append(CheckPair(claim, rng.choice(texts), False, q.id, "unrelated"))
     return pairs
 

@@ -73,10 +73,9 @@ def dir_size(path: Path) -> int:
 # --- ingest ------------------------------------------------------------------------------
 def bench_ingest(settings: Settings, articles: int, repeats: int) -> dict[str, Any]:
     """Pipeline chunks/s against the raw encoder on the very same embedded texts."""
-    from ingest.chunk import embedding_text
     from ingest.run import ingest
     from rag.embedders import get_embedder
-    from rag.index import Index
+    from rag.index import Index, embedding_text
 
     embedder = get_embedder(settings.embedder, settings.embedder_model, settings.embed_batch)
     embedder.embed_batch(["warm up"] * 8)
@@ -241,69 +240,59 @@ def synth_corpus(n: int, dest: Path, per_file: int = 200) -> Path:
 # --- queries at scale ----------------------------------------------------------------------
 def grow_index(source: Settings, target: Settings, n_chunks: int, seed: int = 1) -> int:
     """An index of n_chunks: real chunks with their real vectors, plus variants of them (a
-    sentence rotation and a small vector perturbation) under new ids, inserted without
-    re-embedding. Returns the number of chunks."""
-    from rag.catalog import Catalog, published_day
-    from rag.store import ChromaStore, chunk_metadata
+    sentence rotation and a small vector perturbation) under new ids, written through the
+    index with their vectors given (no re-embedding). Returns the number of chunks."""
+    from rag.embedders import get_embedder
+    from rag.index import ArticleWrite, Index
     from rag.types import Article, Chunk
 
-    src = Catalog(source.catalog_path)
-    store = ChromaStore(collection=source.collection, embedder_name="all-MiniLM-L6-v2",
-                        dimension=384, path=source.chroma_path)
-    cat = Catalog(target.catalog_path)
-    if cat.counts()["chunks"] >= n_chunks:
-        return cat.counts()["chunks"]
-    cat.set_meta("embedder", "all-MiniLM-L6-v2/384")
-    dst = ChromaStore(collection=target.collection, embedder_name="all-MiniLM-L6-v2",
-                      dimension=384, path=target.chroma_path)
-    rows = src.db.execute(
-        'SELECT c.id, c.article_id, c.position, c.text, c.start, c."end", a.title, a.source, '
-        "a.published, a.url FROM chunks c JOIN articles a ON a.id = c.article_id "
-        "ORDER BY c.article_id, c.position").fetchall()
-    # batches of whole articles: committing an article replaces all its chunks
-    batches, part = [], []
-    for r in rows:
-        if len(part) >= 2000 and r[1] != part[-1][1]:
-            batches.append(part)
-            part = []
-        part.append(r)
-    batches.append(part)
-    rng = np.random.default_rng(seed)
-    have = cat.counts()["chunks"]
-    copy = have // len(rows)
-    while have < n_chunks:
-        for part in batches:
-            part = part[: n_chunks - have]
-            if not part:
-                break
-            got = store.collection.get(ids=[r[0] for r in part], include=["embeddings"])
-            vec = dict(zip(got["ids"], got["embeddings"]))
-            arts: dict[str, Article] = {}
-            chunks, vectors = [], []
-            for r in part:
-                aid = f"{r[1]}v{copy}"
-                text = r[3] if copy == 0 else _rotate(r[3], copy)
-                v = np.asarray(vec[r[0]], dtype=np.float32)
-                if copy:
-                    v = v + rng.normal(0, 0.02, v.shape).astype(np.float32)
-                    v /= np.linalg.norm(v)
-                c = Chunk(f"{aid}-{r[2]:04d}", aid, r[2], text, 0, len(text), r[6], r[7], r[8], r[9])
-                arts.setdefault(aid, Article(aid, r[6], text, r[9], r[7], (), r[8], f"h{aid}", "bench"))
-                chunks.append(c)
-                vectors.append(v)
-            cat.mark_pending([(a, "bench") for a in arts.values()])
-            dst.upsert(chunks, np.stack(vectors),
-                       [chunk_metadata(c, published_day(c.published)) for c in chunks])
-            by_art: dict[str, list] = {}
-            for c in chunks:
-                by_art.setdefault(c.article_id, []).append(c)
-            cat.commit_articles(by_art, [], {})
-            have += len(chunks)
-            print(f"    grown to {have} chunks", flush=True)
-        copy += 1
-    src.close()
-    cat.close()
-    return have
+    embedder = get_embedder(source.embedder, source.embedder_model, source.embed_batch)
+    src = Index.open(source, embedder)
+    dst = Index.open(target, embedder)
+    try:
+        have = dst.catalog.counts()["chunks"]
+        if have >= n_chunks:
+            return have
+        rows = [c for part in src.catalog.chunks_in_order() for c in part]
+        # batches of whole articles: writing an article replaces all its chunks
+        batches, part = [], []
+        for c in rows:
+            if len(part) >= 2000 and c.article_id != part[-1].article_id:
+                batches.append(part)
+                part = []
+            part.append(c)
+        batches.append(part)
+        rng = np.random.default_rng(seed)
+        copy = have // len(rows)
+        while have < n_chunks:
+            for part in batches:
+                part = part[: n_chunks - have]
+                if not part:
+                    break
+                vec = src.store.vectors([c.id for c in part])
+                writes: dict[str, ArticleWrite] = {}
+                for c in part:
+                    aid = f"{c.article_id}v{copy}"
+                    text = c.text if copy == 0 else _rotate(c.text, copy)
+                    v = vec[c.id]
+                    if copy:
+                        v = v + rng.normal(0, 0.02, v.shape).astype(np.float32)
+                        v /= np.linalg.norm(v)
+                    new = Chunk(f"{aid}-{c.position:04d}", aid, c.position, text, 0, len(text),
+                                c.title, c.source, c.published, c.url)
+                    w = writes.setdefault(aid, ArticleWrite(
+                        Article(aid, c.title, text, c.url, c.source, (), c.published,
+                                f"h{aid}", "bench"), "bench", [], vectors=np.empty((0, v.size))))
+                    w.chunks.append(new)
+                    w.vectors = np.vstack([w.vectors, v[None, :]])
+                dst.write_batch(list(writes.values()))
+                have += len(part)
+                print(f"    grown to {have} chunks", flush=True)
+            copy += 1
+        return have
+    finally:
+        src.close()
+        dst.close()
 
 
 def _rotate(text: str, k: int) -> str:
@@ -319,8 +308,8 @@ def _rotate(text: str, k: int) -> str:
 def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
     """Latency of retrieval and of whole extractive answers over an index, with the share of
     each stage, and the old lexical path (FTS5's bm25() in SQL) as a same-process baseline."""
-    from rag import lexical
     from rag.index import Index
+    from rag.lexical import CatalogFTS
     from rag.pipeline import NewsRAG
 
     qs = [json.loads(x) for x in QUESTIONS.read_text("utf-8").splitlines()][:n_questions]
@@ -328,6 +317,7 @@ def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     rag = NewsRAG(Index.open(settings))
     bm25 = rag.index.bm25
+    fts_index = CatalogFTS(rag.index.catalog)
     ready_s = time.perf_counter() - t0
     chunks = rag.index.catalog.counts()["chunks"]
     sources = [s for s, _ in rag.index.catalog.sources()[:3]]
@@ -354,7 +344,7 @@ def bench_queries(settings: Settings, n_questions: int) -> dict[str, Any]:
         for k, v in got.timings.items():
             stages.setdefault(k, []).append(v)
         t0 = time.perf_counter()
-        lexical.search(rag.index.catalog, q["question"], settings.candidates)
+        fts_index.search(q["question"], settings.candidates)
         fts.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         bm25.search(q["question"], settings.candidates)

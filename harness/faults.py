@@ -33,6 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rag.catalog import SQLiteCatalog
+from rag.errors import StoreError
+
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "reliability.json"
 SCENARIOS = ("fresh", "update", "prune")
@@ -128,21 +131,29 @@ def run_to_end(cmd: list[str], env: dict[str, str]) -> tuple[str, float]:
 
 
 class CatalogWatch:
-    """Watches the catalog from outside: how many commits the ingest has made, what it holds."""
+    """Watches the catalog from outside, read-only: how many commits the ingest has made, and
+    what it holds."""
 
     def __init__(self, path: Path):
-        self.path, self.db, self.last, self.commits = path, None, None, 0
+        self.path, self.catalog, self.last, self.commits = path, None, None, 0
         self.flights, self.in_flight = 0, False
+
+    def _open(self) -> SQLiteCatalog | None:
+        if self.catalog is None and self.path.exists():
+            try:
+                self.catalog = SQLiteCatalog(self.path, readonly=True)
+                self.last = self.catalog.version()
+            except StoreError:
+                self.catalog = None
+        return self.catalog
 
     def poll(self) -> int:
         """Commits seen so far (polled: commits closer together than a poll count as one)."""
+        if self.catalog is None:
+            self._open()
+            return 0
         try:
-            if self.db is None:
-                if self.path.exists():
-                    self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
-                    self.last = self.db.execute("PRAGMA data_version").fetchone()[0]
-                return 0
-            version = self.db.execute("PRAGMA data_version").fetchone()[0]
+            version = self.catalog.version()
         except sqlite3.Error:
             return self.commits
         if version != self.last:
@@ -151,12 +162,11 @@ class CatalogWatch:
 
     def batches(self) -> int:
         """Batches seen in flight so far (articles marked pending, not yet committed)."""
-        if self.db is None:
+        if self.catalog is None:
             self.poll()
             return self.flights
         try:
-            busy = self.db.execute("SELECT 1 FROM articles WHERE state='pending' LIMIT 1")
-            busy = busy.fetchone() is not None
+            busy = self.catalog.state_counts()["pending"] > 0
         except sqlite3.Error:
             return self.flights
         if busy and not self.in_flight:
@@ -166,17 +176,19 @@ class CatalogWatch:
 
     def state(self) -> dict[str, int]:
         try:
-            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
-            row = db.execute("SELECT SUM(state='done'), SUM(state='pending') FROM articles")
-            done, pending = row.fetchone()
-            db.close()
-            return {"done": done or 0, "pending": pending or 0}
+            catalog = SQLiteCatalog(self.path, readonly=True)
+        except StoreError:
+            return {"done": 0, "pending": 0}
+        try:
+            return catalog.state_counts()
         except sqlite3.Error:
             return {"done": 0, "pending": 0}
+        finally:
+            catalog.close()
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
+        if self.catalog is not None:
+            self.catalog.close()
 
 
 def run_and_kill(cmd: list[str], env: dict[str, str], catalog: Path, window: float,
@@ -236,32 +248,16 @@ def timed_run(cmd: list[str], env: dict[str, str], catalog: Path) -> tuple[float
 def fingerprint(target: Target, embedder) -> dict[str, Any]:
     """Everything a clean build determines, independent of file paths and of timing."""
     from rag.index import Index
-    from rag.lexical import search
+    from rag.lexical import CatalogFTS
 
     index = Index.open(target.settings(), embedder)
     try:
-        db = index.catalog.db
-        check = index.verify()
-        docs: dict[str, str] = {}
-        offset = 0
-        while True:
-            got = index.store.collection.get(include=["documents"], limit=1000, offset=offset)
-            docs.update(zip(got["ids"], got["documents"]))
-            if len(got["ids"]) < 1000:
-                break
-            offset += 1000
+        fts = CatalogFTS(index.catalog)
         return {
-            "check": check,
-            "articles": {r[0]: tuple(r[1:]) for r in db.execute(
-                "SELECT id, state, content_hash, title, n_chunks FROM articles")},
-            "chunks": {r[0]: tuple(r[1:]) for r in db.execute(
-                'SELECT id, article_id, position, start, "end", text FROM chunks')},
-            "duplicates": {r[0]: r[1] for r in db.execute("SELECT id, duplicate_of FROM duplicates")},
-            "same_hash_twice": db.execute(
-                "SELECT COUNT(*) FROM (SELECT content_hash FROM articles GROUP BY content_hash "
-                "HAVING COUNT(*) > 1)").fetchone()[0],
-            "chroma": docs,
-            "lexical": {q: [(cid, round(s, 6)) for cid, s in search(index.catalog, q, 10)]
+            "check": index.verify(),
+            **index.catalog.contents(),
+            "chroma": index.store.documents(),
+            "lexical": {q: [(cid, round(s, 6)) for cid, s in fts.search(q, 10)]
                         for q in QUERIES},
         }
     finally:
@@ -502,7 +498,7 @@ def read_only_trial(work: Path, embedder, corpus: Path, env: dict[str, str]) -> 
                                 capture_output=True, text=True, timeout=900, check=False)
         rag = NewsRAG(Index.open(target.settings(), embedder))
         try:
-            title = next(iter(rag.index.catalog.db.execute("SELECT title FROM articles")))[0]
+            title = rag.index.catalog.titles()[0]
             answer = rag.ask(title, as_of="2026-11-01")
             check = rag.index.verify()
             row = {"opened_read_only": rag.index.readonly,

@@ -395,10 +395,8 @@ def fuzz_ingest(cases: list[Case], data_dir: Path, sample: int, seed_: int,
             first = ingest(index, [folder])
             second = ingest(index, [folder])
             check = index.verify()
-            db = index.catalog.db
-            titles = {t for (t,) in db.execute("SELECT title FROM articles")}
-            stored = {Path(f).name for (f,) in db.execute(
-                "SELECT file FROM articles UNION SELECT file FROM duplicates") if f}
+            titles = set(index.catalog.titles())
+            stored = {Path(f).name for f in index.catalog.files_of_articles()}
         finally:
             index.close()
         skipped_files = {Path(s.origin.split("#")[0]).name for s in first.skips}

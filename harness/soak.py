@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -119,24 +118,20 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 900) -> dict:
 
 
 class Checker:
-    """Looks each cited chunk up in the catalog, from outside the server."""
+    """Looks each cited chunk up in the catalog, from outside the server (read-only)."""
 
     def __init__(self, catalog: Path):
-        self.db = sqlite3.connect(f"file:{catalog}?mode=ro", uri=True, timeout=30,
-                                  check_same_thread=False)
+        from rag.catalog import SQLiteCatalog
+
+        self.catalog = SQLiteCatalog(catalog, readonly=True)
 
     def missing(self, chunk_ids: list[str]) -> list[str]:
-        if not chunk_ids:
-            return []
-        marks = ",".join("?" * len(chunk_ids))
-        found = {r[0] for r in self.db.execute(
-            f"SELECT id FROM chunks WHERE id IN ({marks})", chunk_ids)}
+        found = self.catalog.existing_chunk_ids(chunk_ids)
         return [c for c in chunk_ids if c not in found]
 
     def counts(self) -> dict[str, int]:
-        row = self.db.execute("SELECT (SELECT COUNT(*) FROM articles WHERE state='done'), "
-                              "(SELECT COUNT(*) FROM chunks)").fetchone()
-        return {"articles": row[0], "chunks": row[1]}
+        counts = self.catalog.counts()
+        return {"articles": counts["articles"], "chunks": counts["chunks"]}
 
 
 async def client(http: httpx.AsyncClient, n: int, questions: list[dict], stop: float,

@@ -5,6 +5,7 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 
+from rag.index import embedding_text
 from rag.text import sentence_spans
 from rag.tokens import get_encoding
 from rag.types import Article, Chunk
@@ -94,12 +95,6 @@ class Chunker:
             )
             for pos, (a, b) in enumerate(self.spans(article.text, max_tokens))
         ]
-
-
-def embedding_text(chunk: Chunk) -> str:
-    """What the embedder reads: the headline as context, then the exact passage."""
-    title = " ".join(chunk.title.split()[:30])  # a runaway title must not crowd out the text
-    return f"{title}\n\n{chunk.text}" if title else chunk.text
 
 
 def fit_chunks(

@@ -1,22 +1,17 @@
 """The ingest run: incremental, idempotent and crash-safe, in batches sized for the embedder."""
 from __future__ import annotations
 
-import fcntl
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.chunk import Chunker, embedding_text, fit_chunks
+from ingest.chunk import Chunker, fit_chunks
 from ingest.dedup import Signature, signature, signature_from_bytes
 from ingest.loaders import iter_files, load_file
-from rag.catalog import published_day, storage_error
-from rag.errors import StoreError
-from rag.index import Index
-from rag.store import chunk_metadata
+from rag.index import ArticleWrite, Index
 from rag.types import Article, Chunk, Skip
 
 
@@ -124,7 +119,7 @@ class Ingestor:
         vanished = sorted(before - set(seen_ids))
         if vanished:  # articles the file no longer holds
             self.flush()
-            self.index.remove_articles(vanished)
+            self.index.remove(vanished)
             self.report.removed += len(vanished)
         self.files_done.append((key, st.st_size, st.st_mtime_ns, seen_ids, skipped))
         if not self.batch:
@@ -189,29 +184,16 @@ class Ingestor:
     def flush(self) -> None:
         if not self.batch:
             return
-        idx = self.index
         items = self.batch
-        idx.catalog.mark_pending((i.article, i.file) for i in items)
-        replaced = [i.article.id for i in items if i.replaces]
-        if replaced:
-            idx.store.delete_articles(replaced)
-        chunks = [c for i in items for c in i.chunks]
-        t0 = time.perf_counter()
-        vectors = idx.embedder.embed_batch([embedding_text(c) for c in chunks])
-        self.report.embed_seconds += time.perf_counter() - t0
-        days = {i.article.id: published_day(i.article.published) for i in items}
-        idx.store.upsert(chunks, vectors, [chunk_metadata(c, days[c.article_id]) for c in chunks])
-        lsh_rows = [(b, h, i.article.id) for i in items for b, h in i.sig.bands()]
-        idx.catalog.commit_articles(
-            {i.article.id: i.chunks for i in items},
-            lsh_rows,
-            {i.article.id: i.sig.values.tobytes() for i in items},
-        )
+        self.report.embed_seconds += self.index.write_batch([
+            ArticleWrite(i.article, i.file, i.chunks, i.replaces, i.sig.bands(),
+                         i.sig.values.tobytes()) for i in items])
+        chunks = sum(len(i.chunks) for i in items)
         self.report.ingested += sum(not i.replaces for i in items)
         self.report.updated += sum(i.replaces for i in items)
-        self.report.chunks += len(chunks)
+        self.report.chunks += chunks
         if self.progress:
-            self.progress(len(items), len(chunks))
+            self.progress(len(items), chunks)
         self.batch, self.batch_chunks = [], 0
         self.batch_hashes.clear()
         self.batch_buckets.clear()
@@ -235,7 +217,7 @@ class Ingestor:
             if Path(path).exists():
                 continue
             ids = catalog.file_article_ids(path)
-            self.index.remove_articles(ids)
+            self.index.remove(ids)
             catalog.forget_file(path)
             self.report.removed += len(ids)
 
@@ -249,9 +231,7 @@ def ingest(
 ) -> IngestReport:
     """Ingest files and folders into the index; safe to re-run and to interrupt."""
     t0 = time.perf_counter()
-    if index.readonly:
-        raise index.catalog.cannot_write(f"ingest into {index.settings.data_dir}")
-    with _only_writer(index):
+    with index.writing(f"ingest into {index.settings.data_dir}"):
         ing = Ingestor(index, progress)
         ing.report.recovered = len(index.recover())
         if prune:  # first: an article moved from a gone file into a new one is then re-added
@@ -263,20 +243,3 @@ def ingest(
     ing.report.seconds = time.perf_counter() - t0
     return ing.report
 
-
-@contextmanager
-def _only_writer(index: Index) -> Iterator[None]:
-    """One ingest at a time per catalog: a second one's recovery would roll back the first's
-    batch in flight. The lock goes with the process, killed or not."""
-    path = index.catalog.path.with_name("ingest.lock")
-    try:
-        f = path.open("a")
-    except OSError as e:
-        raise storage_error(f"Creating the lock file {path}", path.parent, e) from e
-    with f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StoreError(f"Another ingest is writing to {index.settings.data_dir}: wait for "
-                             "it to finish (two at once would undo each other's work).") from None
-        yield

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.catalog import Catalog
-from rag.lexical import Filters
+from rag.filters import Filters
+from rag.protocols import Catalog
 from rag.text import STOPWORDS, stem
 
 K1, B = 1.2, 0.75
@@ -149,14 +149,7 @@ class MemoryBM25:
 
     # --- building ---------------------------------------------------------------------------
     def _rows(self, after: int) -> Iterable[list[tuple]]:
-        cur = self.catalog.db.execute(
-            "SELECT c.rowid, c.text, a.title, a.source, a.published_day FROM chunks c "
-            "JOIN articles a ON a.id = c.article_id WHERE c.rowid > ? ORDER BY c.rowid", (after,))
-        while True:
-            rows = cur.fetchmany(5000)
-            if not rows:
-                return
-            yield rows
+        return self.catalog.chunk_rows_after(after)
 
     def _add_rows(self, rows: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Tokenize chunks and register them: their postings (term, doc, raw tf), lengths."""
@@ -199,8 +192,7 @@ class MemoryBM25:
     # --- following the catalog --------------------------------------------------------------
     def _version(self) -> tuple:
         """Changes when anything commits to the catalog, in this connection or another."""
-        data_version = self.catalog.db.execute("PRAGMA data_version").fetchone()[0]
-        return (data_version, self.catalog.writes)
+        return self.catalog.version()
 
     def refresh(self) -> bool:
         """Catch up with the catalog; True if anything changed."""
@@ -225,11 +217,10 @@ class MemoryBM25:
         return True
 
     def _drop_removed(self) -> None:
-        count = self.catalog.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        count = self.catalog.chunk_count()
         if count == self.alive_count:
             return
-        present = np.fromiter(
-            (r[0] for r in self.catalog.db.execute("SELECT rowid FROM chunks")), np.int64)
+        present = np.asarray(self.catalog.chunk_rowids(), np.int64)
         n = self.docs.n
         gone = self.docs.alive[:n] & ~np.isin(self.docs.rowid[:n], present)
         self.docs.alive[:n] &= ~gone

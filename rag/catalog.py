@@ -6,9 +6,7 @@ so that a crash in between is found and rolled back by `pending_articles` on the
 """
 from __future__ import annotations
 
-import errno
 import json
-import os
 import shutil
 import sqlite3
 import tempfile
@@ -21,7 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rag.dates import published_day
 from rag.errors import StoreError
+from rag.filters import Filters
+from rag.storage import free_bytes, read_only_folder, storage_error
+from rag.text import content_words
 from rag.types import Article, Chunk
 
 SCHEMA = """
@@ -81,6 +83,9 @@ FEED_SOURCE_FIELDS = ("url", "parent", "kind", "title", "etag", "last_modified",
 FEED_ITEM_FIELDS = ("url", "link", "source_url", "guid", "title", "published", "version",
                     "fallback", "state", "tries", "next_try", "http_status", "error", "article_id",
                     "canonical", "etag", "last_modified", "first_seen", "updated_at")
+ARTICLE_FIELDS = ("id", "state", "title", "url", "source", "authors", "published", "published_day",
+                  "content_hash", "origin", "file", "external_id", "text", "n_chunks",
+                  "ingested_at")
 # item states counted per source; "new" and "retry" are still to be fetched
 FEED_ITEM_STATES = ("new", "retry", "stored", "duplicate", "failed", "dead", "refused")
 
@@ -99,59 +104,10 @@ class StoredArticle:
     n_chunks: int
 
 
-def published_day(published: str | None) -> int | None:
-    """'2026-10-05T09:30:00Z' -> 20261005, the integer the date filters compare."""
-    if not published or len(published) < 10 or not published[:4].isdigit():
-        return None
-    try:
-        return int(published[:10].replace("-", ""))
-    except ValueError:
-        return None
+class SQLiteCatalog:
+    """The catalog in one SQLite file (WAL), with its FTS5 lexical rows: the `Catalog` protocol
+    (rag/protocols.py) for one host."""
 
-
-def read_only_folder(path: Path) -> bool:
-    """The folder (or its nearest existing parent) is on a read-only mount or not writable."""
-    path = Path(path).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        return bool(os.statvfs(path).f_flag & os.ST_RDONLY) or not os.access(path, os.W_OK)
-    except OSError:
-        return False
-
-
-def _free_bytes(folder: Path) -> int | None:
-    path = Path(folder).absolute()
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    try:
-        st = os.statvfs(path)
-        return st.f_bavail * st.f_frsize
-    except OSError:
-        return None
-
-
-def storage_error(what: str, folder: Path, exc: BaseException) -> StoreError:
-    """A StoreError that says what failed and, for a full or read-only disk, what to do."""
-    text = str(exc)
-    low = text.lower()
-    free = _free_bytes(folder)
-    # Chroma reports a full disk as a failed compaction: the free space tells
-    if "full" in low or "no space" in low or getattr(exc, "errno", None) == errno.ENOSPC or (
-            free is not None and free < 8 << 20):
-        left = "" if free is None else f" ({free // 1024} KiB free)"
-        hint = (f"The disk holding {folder} is full{left}: free some space and run the ingest "
-                "again. What was stored before is kept; the interrupted batch is rolled back on "
-                "the next run.")
-    elif "readonly" in low or "read-only" in low or getattr(exc, "errno", None) == errno.EROFS:
-        hint = (f"{folder} is read-only: ingest into a writable data folder (the index in this "
-                "one can still be queried).")
-    else:
-        hint = "See the cause above; re-running the ingest rolls back a half-written batch."
-    return StoreError(f"{what} failed: {text}. {hint}")
-
-
-class Catalog:
     def __init__(self, path: Path, *, readonly: bool = False):
         self.path = Path(path)
         # an index on a read-only mount, or on a full disk, is opened for reading: it can still
@@ -164,7 +120,7 @@ class Catalog:
                 try:
                     self.db = self._connect_readwrite()
                 except (sqlite3.Error, OSError):
-                    free = _free_bytes(self.path.parent)
+                    free = free_bytes(self.path.parent)
                     if not self.path.is_file() or free is None or free >= 8 << 20:
                         raise
                     self.readonly = True
@@ -529,6 +485,156 @@ class Catalog:
     def all_chunk_ids(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT id FROM chunks")}
 
+    # --- following the catalog (rag.bm25) ------------------------------------------------------
+    def version(self) -> tuple:
+        """Changes whenever anything commits to the catalog, in this connection or another."""
+        with self.lock:
+            data_version = self.db.execute("PRAGMA data_version").fetchone()[0]
+        return (data_version, self.writes)
+
+    def chunk_rows_after(self, rowid: int, batch: int = 5000) -> Iterator[list[tuple]]:
+        """Batches of (rowid, text, title, source, published_day) of the chunks written after
+        `rowid`, in rowid order. Rowids are never reused, so a reader that remembers the
+        highest it saw sees every later write."""
+        cur = self.db.execute(
+            "SELECT c.rowid, c.text, a.title, a.source, a.published_day FROM chunks c "
+            "JOIN articles a ON a.id = c.article_id WHERE c.rowid > ? ORDER BY c.rowid", (rowid,))
+        while True:
+            rows = cur.fetchmany(batch)
+            if not rows:
+                return
+            yield rows
+
+    def chunk_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+
+    def chunk_rowids(self) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT rowid FROM chunks")]
+
+    def chunks_in_order(self, batch: int = 5000) -> Iterator[list[Chunk]]:
+        """Every stored chunk with its article's fields, by article and position, in batches."""
+        cur = self.db.execute(
+            'SELECT c.id, c.article_id, c.position, c.text, c.start, c."end", a.title, a.source, '
+            "a.published, a.url FROM chunks c JOIN articles a ON a.id = c.article_id "
+            "ORDER BY c.article_id, c.position")
+        while rows := cur.fetchmany(batch):
+            yield [Chunk(*r) for r in rows]
+
+    def article_ids_with_chunks(self) -> list[str]:
+        return [r[0] for r in self.db.execute(
+            "SELECT DISTINCT article_id FROM chunks ORDER BY article_id")]
+
+    def chunk_texts(self, article_ids: Sequence[str]) -> list[str]:
+        """The chunk texts of these articles, in chunk id order."""
+        rows: list[tuple[str, str]] = []
+        ids = sorted(article_ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows += self.db.execute(
+                f"SELECT id, text FROM chunks WHERE article_id IN ({','.join('?' * len(part))})",
+                part).fetchall()
+        return [text for _, text in sorted(rows)]
+
+    def existing_chunk_ids(self, chunk_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[i : i + 500])
+            found.update(r[0] for r in self.db.execute(
+                f"SELECT id FROM chunks WHERE id IN ({','.join('?' * len(part))})", part))
+        return found
+
+    # --- checks -------------------------------------------------------------------------------
+    def consistency(self) -> dict[str, int]:
+        """Chunks of no finished article, and finished articles whose chunk count is not what
+        was written."""
+        orphans, short = self.db.execute(
+            "SELECT (SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
+            "WHERE a.id IS NULL OR a.state != 'done'), (SELECT COUNT(*) FROM articles a WHERE "
+            "a.state = 'done' AND a.n_chunks != (SELECT COUNT(*) FROM chunks c "
+            "WHERE c.article_id = a.id))").fetchone()
+        return {"orphan_chunks": orphans, "articles_with_wrong_chunk_count": short}
+
+    def state_counts(self) -> dict[str, int]:
+        """Articles by state: 'done' and 'pending' (a batch in flight, or one a crash left)."""
+        done, pending = self.db.execute(
+            "SELECT SUM(state='done'), SUM(state='pending') FROM articles").fetchone()
+        return {"done": done or 0, "pending": pending or 0}
+
+    def contents(self) -> dict[str, Any]:
+        """What is stored, independent of file paths and timing: to compare two builds."""
+        q = self.db.execute
+        return {
+            "articles": {r[0]: tuple(r[1:]) for r in q(
+                "SELECT id, state, content_hash, title, n_chunks FROM articles")},
+            "chunks": {r[0]: tuple(r[1:]) for r in q(
+                'SELECT id, article_id, position, start, "end", text FROM chunks')},
+            "duplicates": {r[0]: r[1] for r in q("SELECT id, duplicate_of FROM duplicates")},
+            "same_hash_twice": q(
+                "SELECT COUNT(*) FROM (SELECT content_hash FROM articles GROUP BY content_hash "
+                "HAVING COUNT(*) > 1)").fetchone()[0],
+        }
+
+    def titles(self) -> list[str]:
+        return [r[0] for r in self.article_rows("title")]
+
+    def article_rows(self, *fields: str) -> list[tuple]:
+        """These fields of every article, in the order they were first stored."""
+        return self._rows("articles", ARTICLE_FIELDS, fields)
+
+    def feed_item_rows(self, *fields: str) -> list[tuple]:
+        """These fields of every feed item, in the order they were first seen."""
+        return self._rows("feed_items", FEED_ITEM_FIELDS, fields)
+
+    def _rows(self, table: str, valid: Sequence[str], fields: Sequence[str]) -> list[tuple]:
+        unknown = [f for f in fields if f not in valid]
+        if unknown or not fields:
+            raise ValueError(f"Unknown {table} field(s) {unknown}. Valid fields are: "
+                             f"{list(valid)}")
+        return self.db.execute(f"SELECT {', '.join(fields)} FROM {table} ORDER BY rowid"
+                               ).fetchall()
+
+    def files_of_articles(self) -> set[str]:
+        """The source files of stored articles and of the copies skipped as duplicates."""
+        return {r[0] for r in self.db.execute(
+            "SELECT file FROM articles UNION SELECT file FROM duplicates") if r[0]}
+
+    # --- eval: gold documents ------------------------------------------------------------------
+    def articles_standing_for(self, keys: Sequence[str]) -> set[str]:
+        """The finished articles whose id or external id is one of `keys`, and the originals
+        of skipped copies whose id or external id is."""
+        marks = ",".join("?" * len(keys))
+        rows = self.db.execute(
+            f"SELECT id FROM articles WHERE state='done' AND (external_id IN ({marks}) OR id IN "
+            f"({marks})) UNION SELECT duplicate_of FROM duplicates WHERE external_id IN ({marks}) "
+            f"OR id IN ({marks})", list(keys) * 4).fetchall()
+        return {r[0] for r in rows}
+
+    def titles_containing(self, fragment: str) -> list[tuple[str, str]]:
+        """(article id, title) of finished articles, and (original id, copy's title) of
+        skipped copies, whose title contains `fragment` (case-insensitively)."""
+        return self.db.execute(
+            "SELECT id, title FROM articles WHERE state='done' AND title LIKE ? "
+            "UNION SELECT duplicate_of, title FROM duplicates WHERE title LIKE ?",
+            (f"%{fragment}%",) * 2).fetchall()
+
+    # --- lexical (FTS5) ---------------------------------------------------------------------
+    def fts_search(self, text: str, n: int, filters: Filters | None = None
+                   ) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score, higher is better) for the n best chunks, from FTS5."""
+        query = fts_query(text)
+        if not query:
+            return []
+        where, args = filter_sql(filters)
+        join = "JOIN articles a ON a.id = c.article_id" if where else ""
+        sql = (
+            "SELECT c.id, bm25(chunks_fts, 1.0, 0.5) AS s FROM chunks_fts "
+            f"JOIN chunks c ON c.rowid = chunks_fts.rowid {join} "
+            f"WHERE chunks_fts MATCH ? {'AND ' + where if where else ''} ORDER BY s LIMIT ?"
+        )
+        with self.lock:
+            rows = self.db.execute(sql, [query, *args, n]).fetchall()
+        return [(cid, -score) for cid, score in rows]
+
     def lexical_check(self) -> dict[str, Any]:
         """Is the FTS index in step with the chunks: the same rows, and no stray words?
 
@@ -629,6 +735,33 @@ class Catalog:
     def chunk_count_by_article(self) -> dict[str, int]:
         rows = self.db.execute("SELECT article_id, COUNT(*) FROM chunks GROUP BY article_id")
         return dict(rows.fetchall())
+
+
+def fts_query(text: str, max_terms: int = 32) -> str:
+    """An OR query of the question's content words, each quoted (FTS syntax is not ours)."""
+    seen: list[str] = []
+    for w in content_words(text):
+        w = w.replace('"', "")
+        if w and w not in seen:
+            seen.append(w)
+    return " OR ".join(f'"{w}"' for w in seen[:max_terms])
+
+
+def filter_sql(filters: Filters | None) -> tuple[str, list]:
+    """The filters as a WHERE fragment over `articles a`, and its arguments."""
+    if filters is None:
+        return "", []
+    parts, args = [], []
+    if filters.sources:
+        parts.append(f"a.source IN ({','.join('?' * len(filters.sources))})")
+        args.extend(filters.sources)
+    if filters.since_day is not None:
+        parts.append("a.published_day >= ?")
+        args.append(filters.since_day)
+    if filters.until_day is not None:
+        parts.append("a.published_day <= ?")
+        args.append(filters.until_day)
+    return " AND ".join(parts), args
 
 
 def _varints(blob: bytes) -> list[int]:

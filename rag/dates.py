@@ -191,3 +191,11 @@ def _year_for(month: int, as_of: date) -> int:
 
 def day_number(d: date) -> int:
     return d.year * 10000 + d.month * 100 + d.day
+def published_day(published: str | None) -> int | None:
+    """'2026-10-05T09:30:00Z' -> 20261005, the integer the date filters compare."""
+    if not published or len(published) < 10 or not published[:4].isdigit():
+        return None
+    try:
+        return int(published[:10].replace("-", ""))
+    except ValueError:
+        return None

@@ -1,22 +1,80 @@
-"""The index: the SQLite catalog (articles, chunks, lexical rows) and the Chroma vectors, in step."""
+"""The index: the catalog (articles, chunks, lexical rows) and the vectors, in step.
+
+It is the only writer of both. An ingest, the feed watcher or the benchmark hands it whole
+articles with their chunks (`ArticleWrite`); what a chunk stores, the text the embedder reads
+(`embedding_text`) and the metadata the vector store filters on (`chunk_metadata`), is decided
+here. A write is two-step and crash-safe: the articles are marked pending in the catalog, their
+old vectors deleted, the new ones embedded and upserted, then the catalog commits chunks,
+lexical rows and dedup signatures with the articles marked done, in one transaction. A crash in
+between leaves pending articles that `recover` rolls back.
+"""
 from __future__ import annotations
 
+import fcntl
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from rag.bm25 import MemoryBM25
-from rag.catalog import Catalog
+from rag.catalog import SQLiteCatalog
+from rag.dates import published_day
 from rag.embedders import Embedder, get_embedder
-from rag.errors import IndexMismatchError
+from rag.errors import IndexMismatchError, StoreError
+from rag.protocols import Catalog, VectorStore
 from rag.settings import Settings
+from rag.storage import storage_error
 from rag.store import ChromaStore
+from rag.types import Article, Chunk
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the embedder reads: the headline as context, then the exact passage."""
+    title = " ".join(chunk.title.split()[:30])  # a runaway title must not crowd out the text
+    return f"{title}\n\n{chunk.text}" if title else chunk.text
+
+
+def chunk_metadata(chunk: Chunk) -> dict[str, Any]:
+    """What the vector store keeps beside a chunk's vector: what filters and citations read."""
+    meta: dict[str, Any] = {
+        "article_id": chunk.article_id,
+        "position": chunk.position,
+        "start": chunk.start,
+        "end": chunk.end,
+        "title": chunk.title,
+    }
+    if chunk.source:
+        meta["source"] = chunk.source
+    if chunk.url:
+        meta["url"] = chunk.url
+    if chunk.published:
+        meta["published"] = chunk.published
+    day = published_day(chunk.published)
+    if day is not None:
+        meta["published_day"] = day
+    return meta
+
+
+@dataclass
+class ArticleWrite:
+    """One article to (re)write, whole: its chunks replace any it had."""
+    article: Article
+    file: str | None
+    chunks: list[Chunk]
+    replaces: bool = False  # it is stored already: its old vectors go first
+    bands: Sequence[tuple[int, int]] = ()  # near-duplicate LSH buckets
+    signature: bytes | None = None  # its MinHash signature
+    vectors: np.ndarray | None = None  # given (the benchmark copies vectors), else embedded
 
 
 @dataclass
 class Index:
     settings: Settings
     catalog: Catalog
-    store: ChromaStore
+    store: VectorStore
     embedder: Embedder
     _bm25: MemoryBM25 | None = field(default=None, repr=False)
 
@@ -25,7 +83,7 @@ class Index:
         embedder = embedder or get_embedder(
             settings.embedder, settings.embedder_model, settings.embed_batch
         )
-        catalog = Catalog(settings.catalog_path)
+        catalog = SQLiteCatalog(settings.catalog_path)
         recorded = catalog.get_meta("embedder")
         current = f"{embedder.name}/{embedder.dimension}"
         if recorded is None:
@@ -62,6 +120,53 @@ class Index:
     def readonly(self) -> bool:
         return self.catalog.readonly
 
+    # --- writing ----------------------------------------------------------------------------
+    @contextmanager
+    def writing(self, action: str) -> Iterator[None]:
+        """One writer at a time per index: a second one's recovery would roll back the first's
+        batch in flight. The lock (a file beside the catalog) goes with the process, killed or
+        not. Refused at once on an index opened read-only."""
+        if self.readonly:
+            raise self.catalog.cannot_write(action)
+        path = self.settings.data_dir / "ingest.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = path.open("a")
+        except OSError as e:
+            raise storage_error(f"Creating the lock file {path}", path.parent, e) from e
+        with f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"Another ingest is writing to {self.settings.data_dir}: wait for it to "
+                    "finish (two at once would undo each other's work).") from None
+            yield
+
+    def write_batch(self, items: Sequence[ArticleWrite]) -> float:
+        """Write whole articles, crash-safe (see the module's note). Returns the seconds spent
+        embedding."""
+        if not items:
+            return 0.0
+        self.catalog.mark_pending((i.article, i.file) for i in items)
+        replaced = [i.article.id for i in items if i.replaces]
+        if replaced:
+            self.store.delete_articles(replaced)
+        chunks = [c for i in items for c in i.chunks]
+        t0 = time.perf_counter()
+        if all(i.vectors is not None for i in items):
+            vectors = np.concatenate([i.vectors for i in items]).astype(np.float32)
+        else:
+            vectors = self.embedder.embed_batch([embedding_text(c) for c in chunks])
+        seconds = time.perf_counter() - t0
+        self.store.upsert(chunks, vectors, [chunk_metadata(c) for c in chunks])
+        self.catalog.commit_articles(
+            {i.article.id: i.chunks for i in items},
+            [(b, h, i.article.id) for i in items for b, h in i.bands],
+            {i.article.id: i.signature for i in items if i.signature is not None},
+        )
+        return seconds
+
     def recover(self) -> list[str]:
         """Roll back articles a crash left half-written: no orphan vectors, no partial rows."""
         pending = self.catalog.pending_articles()
@@ -70,7 +175,8 @@ class Index:
             self.catalog.remove_articles(pending)
         return pending
 
-    def remove_articles(self, article_ids: list[str]) -> None:
+    def remove(self, article_ids: Sequence[str]) -> None:
+        """Remove articles, vectors first (a crash in between leaves them pending)."""
         if not article_ids:
             return
         # copies skipped as duplicates of these articles must come back on the next ingest
@@ -86,12 +192,8 @@ class Index:
         in_catalog = self.catalog.all_chunk_ids()
         counts = self.catalog.counts()
         lexical = self.catalog.lexical_check()
-        # chunks of no finished article, and articles whose chunk count is not what was written
-        orphans, short = self.catalog.db.execute(
-            "SELECT (SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
-            "WHERE a.id IS NULL OR a.state != 'done'), (SELECT COUNT(*) FROM articles a WHERE "
-            "a.state = 'done' AND a.n_chunks != (SELECT COUNT(*) FROM chunks c "
-            "WHERE c.article_id = a.id))").fetchone()
+        rows = self.catalog.consistency()
+        orphans, short = rows["orphan_chunks"], rows["articles_with_wrong_chunk_count"]
         return {
             "consistent": in_store == in_catalog and counts["pending"] == 0 and not orphans
             and not short and lexical["fts_rows_match"]

@@ -14,8 +14,8 @@ from rag.citations import CitationChecker, SupportScorer, render, split_complete
 from rag.condense import is_follow_up, standalone_query
 from rag.dates import DateRange, parse_date, resolve
 from rag.errors import ConfigError, EmptyIndexError, InvalidQuestionError, UnknownSourceError
+from rag.filters import Filters
 from rag.index import Index
-from rag.lexical import Filters
 from rag.question import NEXT
 from rag.registry import Tools, make
 from rag.retrieve import Mode, Retriever, make_filters

@@ -11,8 +11,8 @@ from typing import Literal, Protocol
 import numpy as np
 
 from rag.dates import DateRange, day_number
+from rag.filters import Filters
 from rag.index import Index
-from rag.lexical import Filters
 from rag.store import Hit
 from rag.text import words
 from rag.types import Passage
@@ -213,7 +213,7 @@ class Retriever:
         if share == 0.0:
             return []
         if strict and share * bm25.alive_count <= FEW_CHUNKS:
-            return self.index.store.query(nearest.vector, n, filters.chroma_where())
+            return self.index.store.query(nearest.vector, n, filters)
         cap = MAX_WIDE if strict else MAX_WIDE_PREFERRED
         wide = min(int(n / share * 1.5) + 10, cap)
         found = nearest(wide)
@@ -221,7 +221,7 @@ class Retriever:
         hits = [h for h, keep in zip(found, ok) if keep]
         if len(hits) >= n or wide < cap or not strict:
             return hits[:n]
-        return self.index.store.query(nearest.vector, n, filters.chroma_where())
+        return self.index.store.query(nearest.vector, n, filters)
 
 
 class _Nearest:

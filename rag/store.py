@@ -12,8 +12,9 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from rag.catalog import read_only_folder, storage_error
 from rag.errors import IndexMismatchError, NewsragError, StoreError
+from rag.filters import Filters
+from rag.storage import read_only_folder, storage_error
 from rag.types import Chunk
 
 # Embedded Chroma locations where a write failed in this process (a full disk, say). Chroma
@@ -29,23 +30,22 @@ class Hit:
     distance: float
 
 
-def chunk_metadata(chunk: Chunk, published_day: int | None) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "article_id": chunk.article_id,
-        "position": chunk.position,
-        "start": chunk.start,
-        "end": chunk.end,
-        "title": chunk.title,
-    }
-    if chunk.source:
-        meta["source"] = chunk.source
-    if chunk.url:
-        meta["url"] = chunk.url
-    if chunk.published:
-        meta["published"] = chunk.published
-    if published_day is not None:
-        meta["published_day"] = published_day
-    return meta
+def chroma_where(filters: Filters | None) -> dict | None:
+    """The filters as a Chroma `where` on the chunk metadata (`chunk_metadata` in rag/index.py)."""
+    if filters is None:
+        return None
+    clauses: list[dict] = []
+    if len(filters.sources) == 1:
+        clauses.append({"source": filters.sources[0]})
+    elif filters.sources:
+        clauses.append({"source": {"$in": list(filters.sources)}})
+    if filters.since_day is not None:
+        clauses.append({"published_day": {"$gte": filters.since_day}})
+    if filters.until_day is not None:
+        clauses.append({"published_day": {"$lte": filters.until_day}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
 class ChromaStore:
@@ -171,14 +171,24 @@ class ChromaStore:
             for i in range(0, len(ids), 1000):
                 self.collection.delete(ids=list(ids[i : i + 1000]))
 
-    def query(self, vector: np.ndarray, n: int, where: dict | None = None) -> list[Hit]:
-        """The n nearest chunks (passing `where`), ids and distances only: Chroma reads each
+    def query(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[Hit]:
+        """The n nearest chunks (passing `filters`), ids and distances only: Chroma reads each
         hit's metadata row, ~50 us a hit (docs/performance.md). An empty collection gives []."""
         with self._calling("query"):
             res = self.collection.query(
-                query_embeddings=[vector], n_results=n, where=where or None,
+                query_embeddings=[vector], n_results=n, where=chroma_where(filters),
                 include=["distances"])
         return [Hit(cid, float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of these chunk ids (those that exist)."""
+        out: dict[str, np.ndarray] = {}
+        with self._calling("read vectors from"):
+            for i in range(0, len(ids), 1000):
+                got = self.collection.get(ids=list(ids[i : i + 1000]), include=["embeddings"])
+                out.update((cid, np.asarray(v, dtype=np.float32))
+                           for cid, v in zip(got["ids"], got["embeddings"]))
+        return out
 
     def count(self) -> int:
         with self._calling("count the vectors in"):
@@ -194,6 +204,18 @@ class ChromaStore:
                 ids.update(got["ids"])
                 if len(got["ids"]) < page:
                     return ids
+                offset += page
+
+    def documents(self, page: int = 1000) -> dict[str, str]:
+        """Every chunk's stored text, by id (the crash trials compare two builds with it)."""
+        docs: dict[str, str] = {}
+        offset = 0
+        with self._calling("read the documents in"):
+            while True:
+                got = self.collection.get(include=["documents"], limit=page, offset=offset)
+                docs.update(zip(got["ids"], got["documents"]))
+                if len(got["ids"]) < page:
+                    return docs
                 offset += page
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from ingest.loaders import _gunzip
 from ingest.loaders.common import SkipInput, fallback_title
-from ingest.run import Ingestor, _only_writer
+from ingest.run import Ingestor
 from ingest.watch.fetch import Fetcher, FetchResult
 from ingest.watch.parse import FeedItem, SourceDoc, parse_source
 from rag.errors import NewsragError, StoreError
@@ -182,7 +182,7 @@ class Watcher:
         if not todo:
             return []
         try:
-            with _only_writer(self.index):
+            with self.index.writing("follow feeds into this index"):
                 self.index.recover()
                 ingestor = Ingestor(self.index)
                 reports: list[PollReport] = []

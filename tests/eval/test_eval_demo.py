@@ -49,17 +49,17 @@ def real_run(demo_settings, demo_dataset):
 def test_gold_documents_resolve_through_dedup(demo_settings):
     index, _ = open_eval_index(DEMO / "corpus", demo_settings)
     try:
-        db = index.catalog.db
-        stored = stored_articles_for(db, WIRE_URL)
+        catalog = index.catalog
+        stored = stored_articles_for(catalog, WIRE_URL)
         # the syndicated copy was not stored: its URL stands for the wire story's article
-        assert len(stored) == 1 and stored_articles_for(db, SYNDICATED_URL) == stored
+        assert len(stored) == 1 and stored_articles_for(catalog, SYNDICATED_URL) == stored
         title = "Port Calder buses and trams halt as drivers begin strike"
-        assert stored_articles_titled(db, title) == stored
-        assert stored_articles_for(db, "https://nowhere.example/x") == set()
+        assert stored_articles_titled(catalog, title) == stored
+        assert stored_articles_for(catalog, "https://nowhere.example/x") == set()
         q = load_jsonl(DEMO / "questions.jsonl").questions[0]
         q = replace(q, gold_titles=(title,), gold_doc_ids=(SYNDICATED_URL, "missing-doc"))
         # two gold documents stored as one article are one unit; a missing one stays, empty
-        assert gold_doc_units(db, q) == [frozenset(stored), frozenset()]
+        assert gold_doc_units(catalog, q) == [frozenset(stored), frozenset()]
     finally:
         index.close()
 
@@ -84,8 +84,10 @@ def random_citations(seed: int = 7):
         if answer.abstained:
             return answer
         cited = {c.article_id for c in answer.citations}
-        pool = [r for r in rag.index.catalog.db.execute(
-            "SELECT id, article_id, text FROM chunks ORDER BY id") if r[1] not in cited]
+        catalog = rag.index.catalog
+        chunks = catalog.chunks_by_ids(sorted(catalog.all_chunk_ids()))
+        pool = [(c.id, c.article_id, c.text) for _, c in sorted(chunks.items())
+                if c.article_id not in cited]
         sentences, citations = [], []
         for s in answer.sentences:
             numbers = []

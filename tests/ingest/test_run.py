@@ -14,7 +14,8 @@ import pytest
 
 from harness.synth import synth_article, write_jsonl
 from ingest.run import ingest
-from rag.errors import IndexMismatchError
+from rag.catalog import SQLiteCatalog
+from rag.errors import IndexMismatchError, StoreError
 from rag.index import Index
 from tests.conftest import DEMO, FIXTURES, REPO, SHARED
 
@@ -31,7 +32,7 @@ def test_seed_page_becomes_one_article_whose_chunks_hold_every_paragraph(make_se
     index = _open(make_settings(), embedder)
     report = ingest(index, [SEED])
     assert report.ingested == 1 and report.chunks > 1
-    (aid,) = [r[0] for r in index.catalog.db.execute("SELECT id FROM articles")]
+    (aid,) = [r[0] for r in index.catalog.article_rows("id")]
     assert index.catalog.article(aid).title == SEED_TITLE
     chunks = sorted(index.catalog.chunks_by_ids(list(index.catalog.all_chunk_ids())).values(),
                     key=lambda c: c.position)
@@ -112,8 +113,7 @@ def test_changed_article_replaces_its_chunks_and_prune_removes_gone_files(tmp_pa
     report = ingest(index, [feed, other])
     assert report.updated == 1 and report.ingested == 0
     assert index.verify()["consistent"]
-    ids = [r[0] for r in index.catalog.db.execute(
-        "SELECT id FROM articles WHERE url=?", (rows[0]["url"],))]
+    ids = [aid for aid, url in index.catalog.article_rows("id", "url") if url == rows[0]["url"]]
     text = index.catalog.article_text(ids[0])
     assert "A correction was added" in text
     other.unlink()
@@ -155,17 +155,20 @@ def _ingest_cmd(settings, paths):
 
 
 def _done_articles(settings) -> int:
+    try:  # from outside the ingest process, read-only
+        catalog = SQLiteCatalog(settings.catalog_path, readonly=True)
+    except StoreError:
+        return 0
     try:
-        db = sqlite3.connect(f"file:{settings.catalog_path}?mode=ro", uri=True, timeout=5)
-        n = db.execute("SELECT COUNT(*) FROM articles WHERE state='done'").fetchone()[0]
-        db.close()
-        return n
+        return catalog.state_counts()["done"]
     except sqlite3.Error:
         return 0
+    finally:
+        catalog.close()
 
 
 def _snapshot(index: Index) -> tuple[set, set]:
-    arts = {r[0] for r in index.catalog.db.execute("SELECT id FROM articles")}
+    arts = {r[0] for r in index.catalog.article_rows("id")}
     return arts, index.catalog.all_chunk_ids()
 
 

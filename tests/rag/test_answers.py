@@ -6,7 +6,7 @@ import json
 import pytest
 
 from rag.errors import InvalidQuestionError
-from rag.lexical import Filters
+from rag.filters import Filters
 from tests.conftest import AS_OF, REPO
 
 QUESTIONS = [json.loads(x) for x in (REPO / "demo" / "questions.jsonl").read_text().splitlines()]
@@ -130,7 +130,7 @@ def test_filtered_dense_search_finds_what_chromas_filter_finds(demo_rag, monkeyp
 
     index = demo_rag.index
     vec = index.embedder.embed_batch(["the transit strike and the council vote"])[0]
-    want = [h.chunk_id for h in index.store.query(vec, 5, filters.chroma_where())]
+    want = [h.chunk_id for h in index.store.query(vec, 5, filters)]
     monkeypatch.setattr(retrieve, "FEW_CHUNKS", 0)
     monkeypatch.setattr(retrieve, "MAX_WIDE", 10_000)
     nearest = retrieve._Nearest(index.store, vec)

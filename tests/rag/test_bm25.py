@@ -8,12 +8,13 @@ import pytest
 
 from harness.synth import synth_article
 from rag.bm25 import K1, B, MemoryBM25, terms_of
-from rag.catalog import Catalog
-from rag.lexical import Filters
+from rag.catalog import SQLiteCatalog
+from rag.dates import published_day
+from rag.filters import Filters
 from rag.types import Article, Chunk
 
 
-def add(catalog: Catalog, i: int, seed: int = 0, text: str | None = None, **over) -> list[Chunk]:
+def add(catalog: SQLiteCatalog, i: int, seed: int = 0, text: str | None = None, **over) -> list[Chunk]:
     """Article i of the synthetic set, cut into its paragraphs, committed like an ingest does."""
     a = synth_article(i, seed)
     a.update(over)
@@ -31,16 +32,12 @@ def add(catalog: Catalog, i: int, seed: int = 0, text: str | None = None, **over
     return chunks
 
 
-def brute_bm25(catalog: Catalog, query: str, filters: Filters | None = None) -> list[tuple[str, float]]:
+def brute_bm25(catalog: SQLiteCatalog, query: str, filters: Filters | None = None) -> list[tuple[str, float]]:
     """BM25 straight from its definition, over every chunk the catalog holds."""
-    where, args = (filters or Filters()).sql()
-    rows = catalog.db.execute(
-        "SELECT c.id, c.text, a.title FROM chunks c JOIN articles a ON a.id = c.article_id "
-        + (f"WHERE {where}" if where else ""), args).fetchall()
+    every = [c for part in catalog.chunks_in_order() for c in part]
+    rows = [(c.id, c.text, c.title) for c in every if passes(c, filters or Filters())]
     rows.sort(key=lambda r: int(r[0][1:].split("-")[0]) * 10_000 + int(r[0].split("-")[1]))
-    every = catalog.db.execute(
-        "SELECT c.text, a.title FROM chunks c JOIN articles a ON a.id = c.article_id").fetchall()
-    bags = [terms_of(t) + terms_of(title or "") for t, title in every]
+    bags = [terms_of(c.text) + terms_of(c.title or "") for c in every]
     n, avgdl = len(bags), sum(sum(b.values()) for b in bags) / len(bags)
     df = Counter(t for b in bags for t in b)
     out = []
@@ -56,9 +53,16 @@ def brute_bm25(catalog: Catalog, query: str, filters: Filters | None = None) -> 
     return sorted(out, key=lambda x: -round(x[1], 5))  # ties: the older chunk first
 
 
+def passes(chunk: Chunk, f: Filters) -> bool:
+    day = published_day(chunk.published)
+    return ((not f.sources or chunk.source in f.sources)
+            and (f.since_day is None or (day is not None and day >= f.since_day))
+            and (f.until_day is None or (day is not None and day <= f.until_day)))
+
+
 @pytest.fixture
 def catalog(tmp_path):
-    cat = Catalog(tmp_path / "catalog.sqlite3")
+    cat = SQLiteCatalog(tmp_path / "catalog.sqlite3")
     for i in range(40):
         add(cat, i)
     yield cat
@@ -86,15 +90,13 @@ def test_filters_match_the_sql_ones(catalog, tmp_path):
         want = brute_bm25(catalog, "harbour strike budget tunnel", f)
         got = bm25.search("harbour strike budget tunnel", 200, f)
         assert [c for c, _ in got] == [c for c, _ in want]
-        where, args = f.sql()
-        passing = catalog.db.execute("SELECT COUNT(*) FROM chunks c JOIN articles a ON "
-                                     f"a.id = c.article_id WHERE {where}", args).fetchone()[0]
+        passing = sum(passes(c, f) for part in catalog.chunks_in_order() for c in part)
         assert bm25.share(f) == pytest.approx(passing / catalog.counts()["chunks"])
 
 
 def test_it_follows_writes_from_another_connection(catalog, tmp_path):
     bm25 = MemoryBM25(catalog, tmp_path / "bm25")
-    other = Catalog(catalog.path)  # another process's ingest, say
+    other = SQLiteCatalog(catalog.path)  # another process's ingest, say
     assert bm25.search("Zephyrton", 5) == []
     new = add(other, 100, text="Zephyrton opened its new harbour bridge.\n\nThe mayor spoke.")
     assert [c for c, _ in bm25.search("Zephyrton", 5)] == [new[0].id]
@@ -109,10 +111,10 @@ def test_it_follows_writes_from_another_connection(catalog, tmp_path):
 
 
 def test_rowids_are_never_reused(catalog):
-    before = catalog.db.execute("SELECT MAX(rowid) FROM chunks").fetchone()[0]
+    before = max(catalog.chunk_rowids())
     catalog.remove_articles(["a39"])  # the newest chunks
-    add(catalog, 39)
-    rows = [r[0] for r in catalog.db.execute("SELECT rowid FROM chunks WHERE article_id='a39'")]
+    new = add(catalog, 39)
+    rows = catalog.rowids_by_chunk_id([c.id for c in new]).values()
     assert min(rows) > before
 
 
@@ -132,7 +134,7 @@ def test_it_is_saved_and_loaded_not_rebuilt(catalog, tmp_path):
     assert [c for c, _ in again.search("Ulric42 harbour", 10)] == [
         c for c, _ in brute_bm25(catalog, "Ulric42 harbour")[:10]]
     # a cache made from another catalog is not used
-    other = Catalog(tmp_path / "other" / "catalog.sqlite3")
+    other = SQLiteCatalog(tmp_path / "other" / "catalog.sqlite3")
     add(other, 0)
     third = MemoryBM25(other, tmp_path / "bm25")
     assert "build" in third.timings and third.alive_count == other.counts()["chunks"]
@@ -161,14 +163,13 @@ def test_a_big_tail_is_merged(catalog, tmp_path):
 
 def test_doc_freq_counts_chunks(catalog, tmp_path):
     bm25 = MemoryBM25(catalog, tmp_path / "bm25")
-    texts = [r[0] + " " + (r[1] or "") for r in catalog.db.execute(
-        "SELECT c.text, a.title FROM chunks c JOIN articles a ON a.id = c.article_id")]
+    texts = [c.text + " " + (c.title or "") for part in catalog.chunks_in_order() for c in part]
     want = sum("harbour" in terms_of(t) for t in texts)
     assert bm25.doc_freq(["Harbour", "zzzqqq"]) == {"Harbour": want, "zzzqqq": 0}
 
 
 def test_a_read_only_catalog_is_searched_without_saving(catalog, tmp_path):
-    ro = Catalog(catalog.path, readonly=True)
+    ro = SQLiteCatalog(catalog.path, readonly=True)
     bm25 = MemoryBM25(ro, tmp_path / "ro-bm25")
     assert bm25.search("wildfire smoke", 3)
     assert not (tmp_path / "ro-bm25").exists()

@@ -18,10 +18,10 @@ import pytest
 from harness.faults import Target, fill, fingerprint, tmpfs
 from harness.synth import write_jsonl
 from ingest.run import ingest
-from rag.catalog import Catalog
+from rag.catalog import SQLiteCatalog
 from rag.errors import StoreError
 from rag.index import Index
-from rag.lexical import search
+from rag.lexical import CatalogFTS
 from rag.pipeline import NewsRAG
 from tests.conftest import REPO
 
@@ -61,12 +61,12 @@ def test_a_full_disk_fails_clearly_and_keeps_what_is_stored(mount, tmp_path, emb
 
     with pytest.raises(StoreError, match="an earlier write in this process failed"):
         _open(data_dir, embedder)
-    catalog = Catalog(data_dir / "catalog.sqlite3")  # nothing stored is lost
+    catalog = SQLiteCatalog(data_dir / "catalog.sqlite3")  # nothing stored is lost
     held = catalog.chunks_by_ids(list(before["chunks"]))
     assert {cid: c.text for cid, c in held.items()} == {
         cid: row[-1] for cid, row in before["chunks"].items()}
     title = next(iter(before["articles"].values()))[2]
-    assert search(catalog, title, 3)[0][0] in before["chunks"]
+    assert CatalogFTS(catalog).search(title, 3)[0][0] in before["chunks"]
     catalog.close()
     # the vectors answer too, in a new process: the slow test below, and harness/faults.py --disk
 
@@ -107,7 +107,7 @@ def test_an_index_on_a_read_only_mount_answers_and_refuses_to_ingest(mount, tmp_
     assert index.readonly and index.verify()["consistent"]
     assert index.stats()["articles"] == 5
     rag = NewsRAG(index)
-    title = index.catalog.db.execute("SELECT title FROM articles").fetchone()[0]
+    title = index.catalog.titles()[0]
     answer = rag.ask(title, as_of=AS_OF)
     assert answer.passages and answer.passages[0].chunk.title == title
     with pytest.raises(StoreError, match="read-only. Ingest into a writable data folder"):

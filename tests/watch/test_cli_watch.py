@@ -59,9 +59,8 @@ def _catalog_state(settings: Settings, embedder) -> tuple:
     index = Index.open(settings, embedder)
     try:
         assert index.verify()["consistent"]
-        db = index.catalog.db
-        articles = sorted(db.execute("SELECT id, content_hash, n_chunks, state FROM articles"))
-        items = sorted(db.execute("SELECT link, state, article_id FROM feed_items"))
+        articles = sorted(index.catalog.article_rows("id", "content_hash", "n_chunks", "state"))
+        items = sorted(index.catalog.feed_item_rows("link", "state", "article_id"))
         return articles, items, index.catalog.counts()["chunks"]
     finally:
         index.close()

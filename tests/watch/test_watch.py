@@ -1,8 +1,6 @@
 """The watcher end to end: a real loopback site, the real embedder, Chroma and the catalog."""
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from ingest.watch import Watcher
@@ -42,7 +40,8 @@ def publish(site, n: int, **kw) -> dict:
 
 
 def chunk_texts(index: Index) -> str:
-    return " ".join(r[0] for r in index.catalog.db.execute("SELECT text FROM chunks"))
+    catalog = index.catalog
+    return " ".join(catalog.chunk_texts(catalog.article_ids_with_chunks()))
 
 
 def test_new_items_are_stored_and_an_unchanged_feed_costs_one_304(site, watcher):
@@ -81,7 +80,7 @@ def test_the_page_metadata_comes_first_the_feed_fills_gaps_and_no_date_is_invent
     site.add("/feed.xml", rss(items), ctype="application/rss+xml")
     w = watcher([site.url + "/feed.xml"])
     assert w.poll()[0].outcomes["stored"] == 3
-    rows = dict(w.index.catalog.db.execute("SELECT title, published FROM articles"))
+    rows = dict(w.index.catalog.article_rows("title", "published"))
     assert rows == {"Page headline A": "2026-11-20T08:00:00+00:00",
                     "Page headline B": "2026-11-22T09:00:00+00:00", "Page headline C": None}
 
@@ -149,7 +148,7 @@ def test_robots_txt_and_links_to_private_hosts_are_refused(site, watcher):
     w = watcher([site.url + "/feed.xml"])
     (report,) = w.poll()
     assert site.hits("/private/x") == site.hits("/private/y") == site.hits("/inside") == []
-    states = dict(w.index.catalog.db.execute("SELECT link, state FROM feed_items"))
+    states = dict(w.index.catalog.feed_item_rows("link", "state"))
     assert states[f"{site.url}/private/x"] == "refused"
     assert states[f"http://localhost:{site.port}/inside"] == "refused"
     assert states[f"{site.url}/private/y"] == "stored"  # the feed's own full text
@@ -218,7 +217,7 @@ def test_sitemap_index_json_feed_and_a_single_page(site, watcher):
         ("sitemap.xml", "sitemapindex"), ("news-sitemap.xml", "sitemap"),
         ("feed.json", "jsonfeed"), ("lone-page", "page")]
     assert sum(r.outcomes["stored"] for r in reports) == 4
-    dates = dict(w.index.catalog.db.execute("SELECT title, published FROM articles"))
+    dates = dict(w.index.catalog.article_rows("title", "published"))
     assert dates["Sitemap story one"] == "2026-12-01T09:00:00+00:00"
     assert dates["Sitemap story two"] is None
     feeds = w.index.catalog.feed_report()
@@ -235,24 +234,8 @@ def test_hostile_pages_too_large_or_claiming_another_site(site, watcher):
     (report,) = w.poll()
     assert report.outcomes["failed"] == 1 and report.outcomes["stored"] == 1
     assert "too large" in next(p["reason"] for p in report.problems if "huge" in p["url"])
-    urls = [r[0] for r in w.index.catalog.db.execute("SELECT url FROM articles")]
+    urls = [r[0] for r in w.index.catalog.article_rows("url")]
     assert urls == [f"{site.url}/liar"]
-
-
-def test_an_older_catalog_gets_the_feed_tables(tmp_path, embedder):
-    settings = Settings(data_dir=tmp_path / "old")
-    Index.open(settings, embedder).close()
-    db = sqlite3.connect(settings.catalog_path)
-    db.executescript("DROP TABLE feed_sources; DROP TABLE feed_items;")
-    db.close()
-    from rag.catalog import Catalog
-
-    ro = Catalog(settings.catalog_path, readonly=True)
-    assert ro.feed_report() == []  # read-only: no tables, no feeds, no error
-    ro.close()
-    rw = Catalog(settings.catalog_path)
-    assert rw.feed_report() == [] and rw.feed_source("http://x.example/") is None
-    rw.close()
 
 
 def test_a_sitemap_index_that_lists_itself_or_nests_deeply_ends(site, watcher):
