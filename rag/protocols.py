@@ -15,7 +15,6 @@ Each has one contract test run against every implementation (tests/contracts/).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -31,7 +30,6 @@ class Catalog(Protocol):
 
     def close(self) -> None: ...
     def cannot_write(self, action: str) -> Exception: ...
-    def transaction(self) -> AbstractContextManager[Any]: ...
 
     # meta
     def get_meta(self, key: str) -> str | None: ...
