@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,14 +229,10 @@ CITE_JS = """
 """
 
 
-def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
-    """The chat Blocks; `limiter` (see ui.server.RateLimiter) is shared with the JSON API."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+def _responder(rag: Any, limit: int, limiter: Any) -> Callable[..., Iterator[tuple]]:
+    """The chat's answer handler: refuses an empty or too long question, or a client over its
+    rate, then streams the verified answer into the conversation."""
     import gradio as gr
-
-    stats = stats_with_feeds(rag)
-    limit = settings.max_question_chars
-    examples = example_questions()
 
     def respond(message: str, messages: list, pairs: list, turns: list, outlets: list | None,
                 since: str, until: str, as_of: str, pinned: str,
@@ -249,12 +245,7 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
                    "Type a question first: the box is empty.", "")
             return
         if len(question) > limit:
-            messages = messages + [
-                {"role": "user", "content": md_escape(question[:200]) + "…"},
-                {"role": "assistant", "content": (
-                    f"**Too long to ask.** This question is {len(question):,} characters long; "
-                    f"the limit is {limit:,}. Shorten it and ask again (it is still in the box).")}]
-            yield (messages, pairs, turns, gr.update(), message,
+            yield (_too_long(question, limit, messages), pairs, turns, gr.update(), message,
                    f"The question is {len(question):,} characters; the limit is {limit:,}.", "")
             return
         messages = messages + [{"role": "user", "content": md_escape(question)},
@@ -268,18 +259,16 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
         day = ((as_of or "").strip() or (pinned or "").strip()
                or _page_as_of(request) or None)  # the box, a demo question, the page, or today
         turn = len(turns) + 1  # which answer the cards belong to
-        text, answer = "", None
+        answer = None
         try:
-            for event in rag.ask_stream(
-                    question, history=[tuple(p) for p in pairs][-MAX_TURNS:],
-                    sources=outlets or None, since=(since or "").strip() or None,
-                    until=(until or "").strip() or None, as_of=day):
-                if event["event"] in ("delta", "reset"):
-                    text = text + event["text"] if event["event"] == "delta" else event["text"]
+            events = rag.ask_stream(
+                question, history=[tuple(p) for p in pairs][-MAX_TURNS:],
+                sources=outlets or None, since=(since or "").strip() or None,
+                until=(until or "").strip() or None, as_of=day)
+            for text, answer in _texts(events):
+                if text is not None:
                     messages[-1]["content"] = md_escape(text)
                     yield messages, pairs, turns, gr.update(), "", "", ""
-                elif event["event"] == "answer":
-                    answer = event["data"]
         except NewsragError as e:
             messages[-1]["content"] = "**Cannot answer:** " + md_escape(str(e))
             yield messages, pairs, turns, gr.update(), "", "", ""
@@ -295,6 +284,39 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
         turns = turns + [turn_html(turn, question, answer)]
         yield (messages, pairs + [[question, answer["answer"]]], turns, sources_html(turns), "",
                "", "")
+
+    return respond
+
+
+def _too_long(question: str, limit: int, messages: list) -> list:
+    return messages + [
+        {"role": "user", "content": md_escape(question[:200]) + "…"},
+        {"role": "assistant", "content": (
+            f"**Too long to ask.** This question is {len(question):,} characters long; "
+            f"the limit is {limit:,}. Shorten it and ask again (it is still in the box).")}]
+
+
+def _texts(events: Iterable[dict]) -> Iterator[tuple[str | None, dict | None]]:
+    """(the answer's text so far, None) on each delta or reset, then (None, the answer)."""
+    text = ""
+    for event in events:
+        if event["event"] in ("delta", "reset"):
+            text = text + event["text"] if event["event"] == "delta" else event["text"]
+            yield text, None
+        elif event["event"] == "answer":
+            yield None, event["data"]
+
+
+def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
+    """The chat Blocks; `limiter` (see ui.server.RateLimiter) is shared with the JSON API."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    stats = stats_with_feeds(rag)
+    limit = settings.max_question_chars
+    examples = example_questions()
+
+    respond = _responder(rag, limit, limiter)
 
     def refresh() -> tuple:
         s = stats_with_feeds(rag)

@@ -192,29 +192,69 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
                     "comes from. The chat is at `/`, the widget script at `/widget.js`.",
         docs_url=None, redoc_url=None)  # /docs is served below, from packaged files
     app.state.rag, app.state.settings, app.state.limiter = rag, settings, limiter
-    allowed = set(settings.cors_origins)
+    checks = _Checks(settings, limiter)
+    _add_error_handlers(app)
+    _add_api_routes(app, rag, checks)
+    _add_pages(app)
+    _add_chat_session(app, settings, checks)
+    if settings.watch and index is not None:
+        # `serve --watch`: this process follows the feeds too (docs/watch.md)
+        app.state.watcher = BackgroundWatcher(index, settings).start()
+        atexit.register(app.state.watcher.close)
+    own = {route.path for route in app.routes}  # the JSON API, pages, docs: their own checks
+    fn_indices: list[int] = []
+    if chat:
+        import gradio as gr
 
-    def check_origin(request: Request) -> None:
+        from ui.chat import CITE_JS, CSS, build_chat
+
+        blocks = build_chat(rag, settings, limiter)
+        fn_indices = list(blocks.fns)
+        app = gr.mount_gradio_app(app, blocks, path="/", footer_links=[], ssr_mode=False,
+                                  show_error=True, css=CSS, js=CITE_JS, mcp_server=False)
+    # innermost first: the guard sees bodies already size-limited; CORS headers go on every reply
+    app.add_middleware(Guard, settings=settings, own=own, fn_indices=fn_indices)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if checks.allowed:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=sorted(checks.allowed), allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "X-API-Key", "Authorization"], max_age=600)
+    return app
+
+
+class _Checks:
+    """The JSON API's own checks, as FastAPI dependencies: origin, key, rate."""
+
+    def __init__(self, settings: Settings, limiter: RateLimiter):
+        self.settings, self.limiter = settings, limiter
+        self.allowed = set(settings.cors_origins)
+        self.guarded = [Depends(self.check_origin), Depends(self.check_key)]
+        self.limited = self.guarded + [Depends(self.check_rate)]
+
+    def origin_ok(self, request: Request, origin: str | None) -> bool:
+        return not origin or origin_allowed(origin, request.headers, self.allowed,
+                                            request.scope.get(PROXIED, False))
+
+    def check_origin(self, request: Request) -> None:
         origin = request.headers.get("origin")
-        if origin and not origin_allowed(origin, request.headers, allowed,
-                                         request.scope.get(PROXIED, False)):
+        if not self.origin_ok(request, origin):
             raise HTTPException(403, refused_origin(origin))
 
-    def check_key(request: Request) -> None:
-        if settings.api_key and not key_matches(presented_key(request.headers), settings.api_key):
+    def check_key(self, request: Request) -> None:
+        key = self.settings.api_key
+        if key and not key_matches(presented_key(request.headers), key):
             raise HTTPException(401, "Missing or wrong API key: send it in the X-API-Key "
                                      "header or as Authorization: Bearer KEY.",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    def check_rate(request: Request) -> None:
-        retry = limiter.hit(client_id(request))
+    def check_rate(self, request: Request) -> None:
+        retry = self.limiter.hit(client_id(request))
         if retry is not None:
-            raise HTTPException(429, limiter.message(retry),
+            raise HTTPException(429, self.limiter.message(retry),
                                 headers={"Retry-After": str(int(retry + 0.999))})
 
-    guarded = [Depends(check_origin), Depends(check_key)]
-    limited = guarded + [Depends(check_rate)]
 
+def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = json_safe(exc.errors())
@@ -236,6 +276,10 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
     async def _crash(request: Request, exc: Exception) -> JSONResponse:
         # Starlette re-raises after this reply, so the server logs the traceback
         return JSONResponse(status_code=500, content={"detail": "Internal error: it is logged."})
+
+
+def _add_api_routes(app: FastAPI, rag: Any, checks: _Checks) -> None:
+    guarded, limited = checks.guarded, checks.limited
 
     @app.get("/api/health", tags=["api"])
     def health() -> dict[str, Any]:
@@ -275,14 +319,16 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
         """Whether the calling site's origin may use the API: readable from any origin, so the
         widget on a site that is not allowed can say so instead of "Failed to fetch"."""
         origin = request.headers.get("origin")
-        allowed_here = not origin or origin_allowed(
-            origin, request.headers, allowed, request.scope.get(PROXIED, False))
+        allowed_here = checks.origin_ok(request, origin)
         body = {"origin": origin, "allowed": allowed_here}
         if not allowed_here:
             body["detail"] = refused_origin(origin)
         return JSONResponse(body, headers={"Access-Control-Allow-Origin": "*",
                                            "Cache-Control": "no-store"})
 
+
+def _add_pages(app: FastAPI) -> None:
+    """The API docs (from packaged files), the widget script and the embeddable page."""
     @app.get("/docs", include_in_schema=False)
     def docs(request: Request) -> Any:
         root = request.scope.get("root_path", "")
@@ -309,16 +355,16 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
             "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; "
                                        "img-src 'self' data:; frame-ancestors *"})
 
-    @app.post("/chat/login", include_in_schema=False, dependencies=[Depends(check_origin)])
+
+def _add_chat_session(app: FastAPI, settings: Settings, checks: _Checks) -> None:
+    """The chat page's key login (a session cookie) and logout."""
+    @app.post("/chat/login", include_in_schema=False, dependencies=[Depends(checks.check_origin)])
     async def chat_login(request: Request) -> Any:
         """The chat page's key prompt posts here; the right key earns a session cookie."""
         home = request.scope.get("root_path", "") + "/"
         if not settings.api_key or settings.chat_auth != "key":
             return RedirectResponse(home, status_code=303)
-        retry = limiter.hit(client_id(request))
-        if retry is not None:
-            raise HTTPException(429, limiter.message(retry),
-                                headers={"Retry-After": str(int(retry + 0.999))})
+        checks.check_rate(request)
         form = parse_qs((await request.body()).decode("utf-8", "replace"))
         if not key_matches((form.get("key") or [""])[0], settings.api_key):
             return login_page(request.scope.get("root_path", ""), "That is not the key.")
@@ -334,30 +380,6 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
         response = RedirectResponse(home, status_code=303)
         response.delete_cookie(SESSION_COOKIE, path=home)
         return response
-
-    if settings.watch and index is not None:
-        # `serve --watch`: this process follows the feeds too (docs/watch.md)
-        app.state.watcher = BackgroundWatcher(index, settings).start()
-        atexit.register(app.state.watcher.close)
-    own = {route.path for route in app.routes}  # the JSON API, pages, docs: their own checks
-    fn_indices: list[int] = []
-    if chat:
-        import gradio as gr
-
-        from ui.chat import CITE_JS, CSS, build_chat
-
-        blocks = build_chat(rag, settings, limiter)
-        fn_indices = list(blocks.fns)
-        app = gr.mount_gradio_app(app, blocks, path="/", footer_links=[], ssr_mode=False,
-                                  show_error=True, css=CSS, js=CITE_JS, mcp_server=False)
-    # innermost first: the guard sees bodies already size-limited; CORS headers go on every reply
-    app.add_middleware(Guard, settings=settings, own=own, fn_indices=fn_indices)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    if allowed:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=sorted(allowed), allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "X-API-Key", "Authorization"], max_age=600)
-    return app
 
 
 # --- helpers -----------------------------------------------------------------------------

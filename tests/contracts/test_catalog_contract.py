@@ -74,7 +74,7 @@ def test_removal_and_recovery_leave_nothing_behind(catalog):
     assert catalog.article_ids_with_chunks() == [b.id]
     assert catalog.consistency() == {"orphan_chunks": 0, "articles_with_wrong_chunk_count": 0}
     # a batch a crash left pending: its rows are found, and removed with it
-    c, cc = article(3, ["A half-written story about the reservoir."])
+    c, _ = article(3, ["A half-written story about the reservoir."])
     catalog.mark_pending([(c, "feed.jsonl")])
     assert catalog.pending_articles() == [c.id]
     catalog.remove_articles(catalog.pending_articles())

@@ -14,8 +14,8 @@ PARAS = [f"Paragraph {i} of the ferry timetable story, about sailing {i}." for i
 
 
 def _fill(store):
-    a, ca = article(1, PARAS[:3], source="Gazette", published="2026-11-20T08:00:00Z")
-    b, cb = article(2, PARAS[3:], source="Courier", published="2026-10-02")
+    _, ca = article(1, PARAS[:3], source="Gazette", published="2026-11-20T08:00:00Z")
+    _, cb = article(2, PARAS[3:], source="Courier", published="2026-10-02")
     chunks = ca + cb
     vectors = np.stack([unit(i) for i in range(len(chunks))])
     store.upsert(chunks, vectors, [chunk_metadata(c) for c in chunks])
@@ -57,7 +57,7 @@ def test_filters_by_source_and_day(vector_store):
 
 
 def test_upsert_replaces_and_deletes_remove(vector_store):
-    chunks, vectors = _fill(vector_store)
+    chunks, _ = _fill(vector_store)
     moved = np.stack([unit(5)])
     vector_store.upsert(chunks[:1], moved, [chunk_metadata(chunks[0])])
     assert vector_store.count() == 6
