@@ -44,7 +44,7 @@ def standalone_query(
     if not history or not is_follow_up(question):
         return question
     if rewrite is not None:
-        convo = "\n".join(f"User: {u}\nAssistant: {a}" for u, a in list(history)[-3:])
+        convo = "\n".join(f"User: {u}\nAssistant: {a}" for u, a in history)
         try:
             out = rewrite(REWRITE_PROMPT.format(conversation=convo, question=question)).strip()
             if out:

@@ -20,7 +20,7 @@ from rag.question import NEXT
 from rag.registry import Tools, make
 from rag.retrieve import Mode, Retriever, make_filters
 from rag.settings import Settings
-from rag.types import Answer, AnswerSentence, Passage, answer_to_dict
+from rag.types import HISTORY_TURNS_READ, Answer, AnswerSentence, Passage, answer_to_dict
 from rag.vector_cache import VectorCache
 
 
@@ -95,7 +95,7 @@ class NewsRAG:
         since_d, until_d = parse_date(since, "since date"), parse_date(until, "until date")
         if since_d and until_d and since_d > until_d:
             raise InvalidQuestionError(f"'since' {since_d} is after 'until' {until_d}.")
-        history = [(str(u), str(a)) for u, a in (history or [])]
+        history = [(str(u), str(a)) for u, a in (history or [])][-HISTORY_TURNS_READ:]
         self._check_sources(sources)
         query = standalone_query(question, history, self.answerer.complete)
         dates = resolve(question, as_of_d)

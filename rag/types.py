@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -185,21 +185,17 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+# A conversation's earlier turns: the edge accepts up to HISTORY_TURNS_ACCEPTED of them (more is
+# a 422), and a question is read with the last HISTORY_TURNS_READ (`NewsRAG.query` cuts them once:
+# the follow-up rewriter and the generative prompt see just those).
+HISTORY_TURNS_ACCEPTED = 20
+HISTORY_TURNS_READ = 3
+
+
 def citation_to_dict(c: Citation) -> dict:
-    return {
-        "number": c.number,
-        "chunk_id": c.chunk_id,
-        "article_id": c.article_id,
-        "title": c.title,
-        "source": c.source,
-        "url": c.url,
-        "published": c.published,
-        "passage": c.passage,
-        "span_start": c.span_start,
-        "span_end": c.span_end,
-        "chunk_start": c.chunk_start,
-        "support": round(c.support, 3),
-    }
+    """A citation's JSON shape: every field of `Citation`, the support rounded. The API's
+    schema (`ui.server.CitationOut`) is held to these fields by a test."""
+    return {f.name: getattr(c, f.name) for f in fields(Citation)} | {"support": round(c.support, 3)}
 
 
 def answer_to_dict(a: Answer, with_passages: bool = False) -> dict:

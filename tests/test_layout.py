@@ -6,6 +6,7 @@ top, imported by nothing but the `newsrag bench` entry in ui/cli.py and the test
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +97,58 @@ def test_an_answerer_without_the_protocol_is_refused_at_once(demo_rag) -> None:
 
     with pytest.raises(ConfigError, match="complete"):
         NewsRAG(demo_rag.index, answerer=Bare())
+
+
+# --- one owner for SQL, and for writes ------------------------------------------------------
+SQL = re.compile(r"\b(SELECT\s+[\w*(]|INSERT\s+(OR\s+\w+\s+)?INTO|DELETE\s+FROM|UPDATE\s+\w+\s+SET|"
+                 r"CREATE\s+(TABLE|INDEX|VIRTUAL)|PRAGMA\s+\w+|sqlite3\.connect)")
+# the catalog implementations, and the SQLite catalog's own tests (which damage the file as an
+# old version or a bug would)
+SQL_OWNERS = {"rag/catalog.py", "tests/rag/test_catalog_sqlite.py"}
+# the Index's writes, and the catalog's own: nothing else calls these
+WRITES = re.compile(r"\.(mark_pending|commit_articles|upsert|delete_articles|delete_ids)\(")
+WRITE_OWNERS = {"rag/index.py", "rag/catalog.py", "rag/store.py",
+                # the lexical index's tests write a catalog alone, with no vectors to keep in step
+                "tests/rag/test_bm25.py"}
+
+
+def _sources() -> list[Path]:
+    return sorted(p for d in (*PACKAGES, "tests") for p in (ROOT / d).rglob("*.py"))
+
+
+def sql_in(text: str) -> list[str]:
+    return [m.group() for m in SQL.finditer(text)]
+
+
+def test_sql_lives_only_in_the_catalog_implementations() -> None:
+    found = {p.relative_to(ROOT).as_posix(): hits for p in _sources()
+             if p.name != "test_layout.py" and (hits := sql_in(p.read_text("utf-8")))}
+    assert set(found) <= SQL_OWNERS, {k: v for k, v in found.items() if k not in SQL_OWNERS}
+    assert "rag/catalog.py" in found
+
+
+def test_the_index_is_the_only_writer() -> None:
+    found = sorted(p.relative_to(ROOT).as_posix() for p in _sources()
+                   if p.name != "test_layout.py" and WRITES.search(p.read_text("utf-8")))
+    allowed = WRITE_OWNERS | {p for p in found if p.startswith("tests/contracts/")}
+    assert set(found) <= allowed, sorted(set(found) - allowed)
+
+
+def test_the_checks_see_sql_and_writes() -> None:
+    assert sql_in('db.execute("SELECT id FROM chunks")') == ["SELECT i"]
+    assert sql_in("x = sqlite3.connect(path)") and sql_in("INSERT OR REPLACE INTO meta")
+    assert not sql_in("Select the outlets you want, then update the list.")
+    assert WRITES.search("idx.store.upsert(chunks, v, m)")
+
+
+def test_a_citation_has_one_shape() -> None:
+    from dataclasses import fields
+
+    from rag.types import Citation, citation_to_dict
+    from ui.server import CitationOut
+
+    names = [f.name for f in fields(Citation)]
+    c = Citation(1, "a-0001", "a", "Title", None, None, None, "Passage.", 0, 8, 0.51234)
+    assert list(citation_to_dict(c)) == names and citation_to_dict(c)["support"] == 0.512
+    assert set(CitationOut.model_fields) <= set(names)
+    CitationOut.model_validate(citation_to_dict(c))

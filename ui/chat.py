@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import NewsragError
 from rag.settings import Settings
+from rag.types import HISTORY_TURNS_ACCEPTED
 from ui.watching import freshness, stats_with_feeds
 
 if TYPE_CHECKING:
     import gradio as gr
 
 QUESTIONS = Path(__file__).resolve().parent.parent / "demo" / "questions.jsonl"
-MAX_TURNS = 6  # earlier turns passed on to condense a follow-up question
+MAX_TURNS = HISTORY_TURNS_ACCEPTED  # the question is read with the last few (rag/types.py)
 NOT_COVERED_TITLE = "Not covered by the indexed news"
 HINT = '<p class="nr-hint">The passages an answer cites appear here.</p>'
 log = logging.getLogger("newsrag.chat")

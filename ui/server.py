@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from rag.dates import LIMITS
 from rag.errors import AnswererError, EmptyIndexError, InvalidQuestionError, NewsragError
 from rag.settings import Settings
-from rag.types import answer_to_dict
+from rag.types import HISTORY_TURNS_ACCEPTED, answer_to_dict
 from ui.guard import (
     PROXIED,
     SESSION_COOKIE,
@@ -47,7 +47,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 # Swagger UI's files, packaged (fastapi-offline): /docs must not load them from a CDN
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
                "favicon.png": "image/png"}
-MAX_HISTORY_TURNS = 20
+MAX_HISTORY_TURNS = HISTORY_TURNS_ACCEPTED
 log = logging.getLogger("newsrag.server")
 
 

@@ -70,7 +70,7 @@ def watch(args: argparse.Namespace, settings: Settings) -> int:
 
 class BackgroundWatcher:
     """The watcher in a thread of the serving process: its own catalog connection (so that the
-    readers' catalog notices each commit through PRAGMA data_version, as with an ingest in
+    readers' catalog notices each commit (`version()`), as with an ingest in
     another process), the readers' Chroma store and embedder (so that an embedded store sees
     the new vectors at once)."""
 

@@ -65,7 +65,7 @@ def build_messages(
         blocks.append(block)
         used += cost
     messages = [{"role": "system", "content": system}]
-    for user, assistant in list(history)[-3:]:
+    for user, assistant in history:  # the turns the question is read with (Query.history)
         messages.append({"role": "user", "content": user})
         messages.append({"role": "assistant", "content": assistant})
     messages.append({
