@@ -46,6 +46,19 @@ def story(n: int, words: int = 150) -> str:
     return " ".join(out)
 
 
+def keeper_story(i: int, place: str, keeper: str) -> str:
+    """The article published during the freshness run: written unlike the board-meeting stories
+    of the site, so that nothing but its arrival decides whether it is found (a page made of the
+    same template as 2,000 others is dropped as a near-repeat of them by retrieval)."""
+    first = keeper.split()[0]
+    return (f"{keeper}, the keeper of the {place} lighthouse for thirty-one years, retired on "
+            f"Friday after the council automated the light. The lamp was first lit in "
+            f"{1850 + 7 * i}, and {first} climbed its {90 + i} steps twice a night. Fishing crews "
+            f"from {place} gathered on the quay to thank the keeper with a brass bell. A plaque "
+            "will be placed at the foot of the tower in the spring, the harbour master said. "
+            f"The light will now be watched from a control room {5 + i} miles inland.")
+
+
 def page(title: str, text: str, published: str) -> bytes:
     paras = "".join(f"<p>{escape(p)}.</p>" for p in text.split(". ") if p)
     return (f"<!DOCTYPE html><html><head><title>{escape(title)}</title>"
@@ -164,8 +177,7 @@ def freshness(site: BenchSite, data_dir: Path, items: int, every: float) -> dict
         for i in range(items):
             place, keeper = PLACES[i % len(PLACES)], KEEPERS[i % len(KEEPERS)]
             path = f"/new/{i}"
-            text = (f"{keeper}, the keeper of the {place} lighthouse for thirty-one years, "
-                    f"retired on Friday after the council automated the light. " + story(9000 + i))
+            text = keeper_story(i, place, keeper)
             site.add(i % len(site.feed_items), path, f"{place} lighthouse keeper retires",
                      page(f"{place} lighthouse keeper retires", text, "2026-12-02T12:00:00Z"))
             t0 = time.monotonic()

@@ -14,7 +14,7 @@ from rag.dates import DateRange, day_number
 from rag.filters import Filters
 from rag.index import Index
 from rag.store import Hit
-from rag.text import words
+from rag.text import content_words, words
 from rag.types import Passage
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -48,9 +48,15 @@ def rrf(rankings: dict[str, Sequence[str]], k: int, weights: dict[str, float] | 
     return fused, parts
 
 
-def _similar(a: str, b: str, threshold: float = 0.8) -> bool:
+def _similar(a: str, b: str, threshold: float = 0.8, asked: frozenset[str] = frozenset()
+             ) -> bool:
+    """`a` repeats `b`: most of its words are b's, and it holds none of the question's words
+    that b lacks. Two stories written on one template (the keeper of one lighthouse, then of
+    another; the same notice for two towns) differ in just the name asked about: both stay."""
     wa, wb = set(words(a)), set(words(b))
     if not wa or not wb:
+        return False
+    if (asked & wa) - wb:
         return False
     return len(wa & wb) / min(len(wa), len(wb)) >= threshold
 
@@ -179,11 +185,12 @@ class Retriever:
         """The first k passages, at most `per_article_cap` per article, no near-repeats."""
         picked: list[Passage] = []
         per_article: dict[str, int] = {}
+        asked = frozenset(content_words(w.query))
         for cid in w.order:
             c = w.chunks[cid]
             if per_article.get(c.article_id, 0) >= per_article_cap:
                 continue
-            if any(_similar(c.text, p.chunk.text) for p in picked):
+            if any(_similar(c.text, p.chunk.text, asked=asked) for p in picked):
                 continue  # a syndicated or repeated passage adds nothing
             per_article[c.article_id] = per_article.get(c.article_id, 0) + 1
             scores = dict(w.parts.get(cid, {}))

@@ -65,3 +65,41 @@ def test_a_question_is_read_once_into_a_query(demo_rag) -> None:
             pass
         else:
             raise AssertionError(f"{bad[:10]!r} was read as a question")
+
+
+def test_two_stories_on_one_template_both_stay_when_the_name_asked_differs(
+        make_settings, embedder, tmp_path) -> None:
+    """A near-repeat is dropped only when it adds none of the question's words: the same
+    notice for two lighthouses differs in just the place asked about."""
+    import json
+
+    from ingest.run import ingest
+    from rag.index import Index
+    from rag.pipeline import NewsRAG
+    from rag.retrieve import _similar
+
+    def story(place: str, keeper: str) -> str:
+        return (f"{keeper}, the keeper of the {place} lighthouse for thirty-one years, retired "
+                "on Friday after the council automated the light. Fishing crews gathered on the "
+                "quay to thank the keeper with a brass bell. A plaque will be placed at the foot "
+                "of the tower in the spring, the harbour master said.")
+
+    rows = [{"title": f"{p} lighthouse keeper retires", "text": story(p, k),
+             "url": f"https://coast.example/{p.lower()}", "published_at": "2026-11-20",
+             "source": "Coast Courier"}
+            for p, k in (("Quillbrook", "Marisol Venn"), ("Marrowfen", "Tobias Ashgrove"))]
+    feed = tmp_path / "coast.jsonl"
+    feed.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    a, b = story("Quillbrook", "Marisol Venn"), story("Marrowfen", "Tobias Ashgrove")
+    assert _similar(b, a)  # a repeat for a question that names neither place
+    assert not _similar(b, a, asked=frozenset({"marrowfen", "lighthouse"}))
+    rag = NewsRAG(Index.open(make_settings(), embedder))
+    try:
+        assert ingest(rag.index, [feed]).ingested == 2
+        for place, keeper in (("Marrowfen", "Tobias Ashgrove"), ("Quillbrook", "Marisol Venn")):
+            q = f"Who retired as keeper of the {place} lighthouse?"
+            assert any(place in p.chunk.text for p in rag.retrieve(q, as_of="2026-11-24"))
+            answer = rag.ask(q, as_of="2026-11-24")
+            assert answer.text.startswith(keeper), answer.text
+    finally:
+        rag.close()
