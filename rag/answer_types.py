@@ -7,7 +7,7 @@ import re
 from rag.countries import countries_in
 from rag.facts import dates, names, numbers
 from rag.question import Question
-from rag.text import stem, words
+from rag.text import STOPWORDS, stem, words
 
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\bnoon\b|\bmidnight\b|"
                    r"\b(?:19|20)\d{2}\b|\b(?:yesterday|today|tonight|tomorrow|this week|"
@@ -42,6 +42,20 @@ _QUANT_UNITS = {
 
 def _question_words(q: Question) -> set[str]:
     return {stem(w) for w in words(q.text)} | {w for w in words(q.text)}
+
+
+_NOT_FIRST_NAMES = frozenset(["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"])
+_LEAD_NAME = re.compile(r"^([A-Z][a-z]+)\s+[A-Z][a-z]+\b")
+
+
+def _lead_name(sentence: str) -> list[str]:
+    """A person's first name opening the sentence ("Tobias Ashgrove, the keeper ..."), which
+    `names` skips as sentence-initial: without it the sentence held one name where a sentence
+    naming a person and some other place held two."""
+    m = _LEAD_NAME.match(sentence)
+    if not m or m.group(1).lower() in STOPWORDS or m.group(1) in _NOT_FIRST_NAMES:
+        return []
+    return [m.group(1).lower()]
 
 
 def _new(items, q: Question) -> list[str]:
@@ -88,7 +102,7 @@ def answer_strength(q: Question, sentence: str) -> float:
         times = [t for t in times if t not in q.text.lower()]
         return 1.0 if found or times else 0.0
     if kind == "who":
-        found = _new(names(sentence), q)
+        found = _new(_lead_name(sentence) + names(sentence), q)
         return 1.0 if len(found) >= 2 else 0.6 if found else 0.0
     if kind == "where":
         if _ASKS_COUNTRY.search(q.text):  # the answer is a country the question does not name

@@ -235,3 +235,16 @@ def test_a_which_country_question_wants_a_country_it_does_not_name(sentence, str
     assert q.kind == "where"
     assert answer_strength(q, sentence) == strength
     assert analyse("The prime minister of which European nation stepped down?").kind == "where"
+
+
+def test_who_counts_the_first_name_that_opens_a_sentence() -> None:
+    from rag.answer_types import answer_strength
+    from rag.question import analyse
+
+    q = analyse("Who retired as keeper of the Marrowfen lighthouse?")
+    right = ("Tobias Ashgrove, the keeper of the Marrowfen lighthouse for thirty-one years, "
+             "retired on Friday.")
+    other = "Marisol Venn, the keeper of the Quillbrook lighthouse, retired on Friday."
+    # the person asked about is as good an answer as another person with another place
+    assert answer_strength(q, right) == answer_strength(q, other) == 1.0
+    assert answer_strength(q, "Monday Council members met the keeper.") < 1.0
