@@ -44,7 +44,10 @@ def _question_words(q: Question) -> set[str]:
     return {stem(w) for w in words(q.text)} | {w for w in words(q.text)}
 
 
-_NOT_FIRST_NAMES = frozenset(["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"])
+_NOT_FIRST_NAMES = frozenset((
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+    "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
 _LEAD_NAME = re.compile(r"^([A-Z][a-z]+)\s+[A-Z][a-z]+\b")
 
 

@@ -602,6 +602,8 @@ class SQLiteCatalog:
     def articles_standing_for(self, keys: Sequence[str]) -> set[str]:
         """The finished articles whose id or external id is one of `keys`, and the originals
         of skipped copies whose id or external id is."""
+        if not keys:
+            return set()
         marks = ",".join("?" * len(keys))
         rows = self.db.execute(
             f"SELECT id FROM articles WHERE state='done' AND (external_id IN ({marks}) OR id IN "

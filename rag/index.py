@@ -148,13 +148,20 @@ class Index:
         embedding."""
         if not items:
             return 0.0
+        given = [i.vectors is not None for i in items]
+        if any(given) and not all(given):
+            raise ValueError("Give vectors for every article of a batch or for none.")
+        for i in items:
+            if i.vectors is not None and len(i.vectors) != len(i.chunks):
+                raise ValueError(f"Article {i.article.id}: {len(i.vectors)} vectors for "
+                                 f"{len(i.chunks)} chunks.")
         self.catalog.mark_pending((i.article, i.file) for i in items)
         replaced = [i.article.id for i in items if i.replaces]
         if replaced:
             self.store.delete_articles(replaced)
         chunks = [c for i in items for c in i.chunks]
         t0 = time.perf_counter()
-        if all(i.vectors is not None for i in items):
+        if all(given):
             vectors = np.concatenate([i.vectors for i in items]).astype(np.float32)
         else:
             vectors = self.embedder.embed_batch([embedding_text(c) for c in chunks])

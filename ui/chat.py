@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     import gradio as gr
 
 QUESTIONS = Path(__file__).resolve().parent.parent / "demo" / "questions.jsonl"
-MAX_TURNS = HISTORY_TURNS_ACCEPTED  # the question is read with the last few (rag/types.py)
 NOT_COVERED_TITLE = "Not covered by the indexed news"
 HINT = '<p class="nr-hint">The passages an answer cites appear here.</p>'
 log = logging.getLogger("newsrag.chat")
@@ -263,7 +262,7 @@ def _responder(rag: Any, limit: int, limiter: Any) -> Callable[..., Iterator[tup
         answer = None
         try:
             events = rag.ask_stream(
-                question, history=[tuple(p) for p in pairs][-MAX_TURNS:],
+                question, history=[tuple(p) for p in pairs][-HISTORY_TURNS_ACCEPTED:],
                 sources=outlets or None, since=(since or "").strip() or None,
                 until=(until or "").strip() or None, as_of=day)
             for text, answer in _texts(events):

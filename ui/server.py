@@ -47,7 +47,6 @@ STATIC = Path(__file__).resolve().parent / "static"
 # Swagger UI's files, packaged (fastapi-offline): /docs must not load them from a CDN
 DOCS_ASSETS = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
                "favicon.png": "image/png"}
-MAX_HISTORY_TURNS = HISTORY_TURNS_ACCEPTED
 log = logging.getLogger("newsrag.server")
 
 
@@ -97,8 +96,8 @@ class AskRequest(BaseModel):
         if self.since and self.until and self.since > self.until:
             raise ValueError(f"'since' {self.since} is after 'until' {self.until}")
         per_turn = 1 if self.history and isinstance(self.history[0], tuple) else 2
-        if self.history and len(self.history) > per_turn * MAX_HISTORY_TURNS:
-            raise ValueError(f"history is longer than {MAX_HISTORY_TURNS} turns")
+        if self.history and len(self.history) > per_turn * HISTORY_TURNS_ACCEPTED:
+            raise ValueError(f"history is longer than {HISTORY_TURNS_ACCEPTED} turns")
         return self
 
     def pairs(self) -> list[tuple[str, str]]:
@@ -114,7 +113,7 @@ class AskRequest(BaseModel):
             elif user is not None:
                 pairs.append((user, m.content))
                 user = None
-        return pairs[-MAX_HISTORY_TURNS:]
+        return pairs[-HISTORY_TURNS_ACCEPTED:]
 
     def kwargs(self) -> dict[str, Any]:
         return {

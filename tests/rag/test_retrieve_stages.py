@@ -103,3 +103,49 @@ def test_two_stories_on_one_template_both_stay_when_the_name_asked_differs(
             assert answer.text.startswith(keeper), answer.text
     finally:
         rag.close()
+
+
+def test_every_picked_passage_has_its_closeness_in_meaning(demo_rag) -> None:
+    """A passage only BM25 found gets its cosine to the question from its stored vector, the
+    same figure the dense search gives the passages it found."""
+    import numpy as np
+
+    ret = demo_rag.retriever
+    q = "Quokka harbour pilots strike ballot"  # rare words: BM25 finds passages dense does not
+    w = _Work(query=q, n=4, filters=make_filters(None, None, None), prefer=None)
+    ret.dense(w)
+    ret.lexical(w)
+    ret.fuse(w)
+    picked = ret.diversify(w, 8, per_article_cap=2)
+    assert picked and all("dense" in p.scores for p in picked)
+    lexical_only = [p for p in picked if p.chunk.id not in w.dense_sims]
+    assert lexical_only, "the test needs a passage the dense search (n=4) did not return"
+    stored = demo_rag.index.store.vectors([p.chunk.id for p in picked])
+    v = np.asarray(w.vector, np.float32)
+    for p in picked:
+        want = float(np.dot(v, stored[p.chunk.id]) / np.linalg.norm(v)
+                     / np.linalg.norm(stored[p.chunk.id]))
+        assert abs(p.scores["dense"] - want) < 1e-4
+
+
+def test_a_batch_with_vectors_for_some_articles_only_is_refused(make_settings, embedder) -> None:
+    import numpy as np
+    import pytest
+
+    from rag.index import ArticleWrite, Index
+    from rag.types import Article, Chunk
+
+    index = Index.open(make_settings(), embedder)
+    try:
+        arts = [Article(f"a{i}", f"Title {i}", f"Text {i}.", content_hash=f"h{i}") for i in (1, 2)]
+        writes = [ArticleWrite(a, None, [Chunk(f"{a.id}-0000", a.id, 0, a.text, 0, len(a.text),
+                                              a.title)]) for a in arts]
+        writes[0].vectors = np.ones((1, embedder.dimension), np.float32)
+        with pytest.raises(ValueError, match="every article"):
+            index.write_batch(writes)
+        writes[1].vectors = np.ones((2, embedder.dimension), np.float32)
+        with pytest.raises(ValueError, match="2 vectors for 1 chunks"):
+            index.write_batch(writes)
+        assert index.catalog.counts()["articles"] == 0 and index.catalog.pending_articles() == []
+    finally:
+        index.close()
