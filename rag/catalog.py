@@ -6,6 +6,7 @@ so that a crash in between is found and rolled back by `pending_articles` on the
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import sqlite3
@@ -176,6 +177,25 @@ class SQLiteCatalog:
             todo = "Free some space, then run the ingest again"
         return StoreError(f"Cannot {action}: {self.path.parent} {self.why_readonly}. {todo} "
                           "(the index in it can still be queried).")
+
+    @contextmanager
+    def exclusive_writer(self) -> Iterator[None]:
+        """One ingest or watcher at a time on this catalog: a lock file beside it, which goes
+        with the process, killed or not."""
+        path = self.path.parent / "ingest.lock"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            f = path.open("a")
+        except OSError as e:
+            raise storage_error(f"Creating the lock file {path}", path.parent, e) from e
+        with f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StoreError(
+                    f"Another ingest is writing to {self.path.parent}: wait for it to "
+                    "finish (two at once would undo each other's work).") from None
+            yield
 
     def close(self) -> None:
         self.db.close()
@@ -737,6 +757,16 @@ class SQLiteCatalog:
     def chunk_count_by_article(self) -> dict[str, int]:
         rows = self.db.execute("SELECT article_id, COUNT(*) FROM chunks GROUP BY article_id")
         return dict(rows.fetchall())
+
+
+def open_catalog(settings: Any, *, readonly: bool = False) -> Any:
+    """The catalog the settings name: PostgreSQL when `catalog_url` is set (several hosts),
+    else the SQLite file in the data folder."""
+    if settings.catalog_url:
+        from rag.catalog_postgres import PostgresCatalog
+
+        return PostgresCatalog(settings.catalog_url, readonly=readonly)
+    return SQLiteCatalog(settings.catalog_path, readonly=readonly)
 
 
 def fts_query(text: str, max_terms: int = 32) -> str:

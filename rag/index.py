@@ -10,7 +10,6 @@ between leaves pending articles that `recover` rolls back.
 """
 from __future__ import annotations
 
-import fcntl
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,13 +19,12 @@ from typing import Any
 import numpy as np
 
 from rag.bm25 import MemoryBM25
-from rag.catalog import SQLiteCatalog
+from rag.catalog import open_catalog
 from rag.dates import published_day
 from rag.embedders import Embedder, get_embedder
-from rag.errors import IndexMismatchError, StoreError
+from rag.errors import IndexMismatchError
 from rag.protocols import Catalog, VectorStore
 from rag.settings import Settings
-from rag.storage import storage_error
 from rag.store import ChromaStore
 from rag.types import Article, Chunk
 
@@ -83,7 +81,7 @@ class Index:
         embedder = embedder or get_embedder(
             settings.embedder, settings.embedder_model, settings.embed_batch
         )
-        catalog = SQLiteCatalog(settings.catalog_path)
+        catalog = open_catalog(settings)
         recorded = catalog.get_meta("embedder")
         current = f"{embedder.name}/{embedder.dimension}"
         if recorded is None:
@@ -125,22 +123,10 @@ class Index:
     def writing(self, action: str) -> Iterator[None]:
         """One writer at a time per index: a second one's recovery would roll back the first's
         batch in flight. The lock (a file beside the catalog) goes with the process, killed or
-        not. Refused at once on an index opened read-only."""
+        not (`Catalog.exclusive_writer`). Refused at once on an index opened read-only."""
         if self.readonly:
             raise self.catalog.cannot_write(action)
-        path = self.settings.data_dir / "ingest.lock"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            f = path.open("a")
-        except OSError as e:
-            raise storage_error(f"Creating the lock file {path}", path.parent, e) from e
-        with f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StoreError(
-                    f"Another ingest is writing to {self.settings.data_dir}: wait for it to "
-                    "finish (two at once would undo each other's work).") from None
+        with self.catalog.exclusive_writer():
             yield
 
     def write_batch(self, items: Sequence[ArticleWrite]) -> float:
@@ -227,6 +213,7 @@ class Index:
             "date_range": [first, last],
             "embedder": {"name": self.embedder.name, "dimension": self.embedder.dimension},
             "store": self.settings.chroma_url or str(self.settings.chroma_path),
+            "catalog": self.settings.catalog_where,
             "collection": self.settings.collection,
         }
 

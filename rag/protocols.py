@@ -2,7 +2,8 @@
 
 - `Catalog`: the source of truth for what is indexed (articles, chunks, source files, dedup
   signatures, feed state), with the two-step write the index relies on to survive a crash.
-  Implementation: `rag.catalog.SQLiteCatalog` (one host). All SQL lives in implementations.
+  Implementations: `rag.catalog.SQLiteCatalog` (one host) and
+  `rag.catalog_postgres.PostgresCatalog` (several hosts). All SQL lives in implementations.
 - `VectorStore`: chunk vectors with the metadata filters read. Implementation:
   `rag.store.ChromaStore`, embedded (a folder) or a `chroma run` server (a URL); filters are
   translated there.
@@ -15,6 +16,7 @@ Each has one contract test run against every implementation (tests/contracts/).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -30,6 +32,7 @@ class Catalog(Protocol):
 
     def close(self) -> None: ...
     def cannot_write(self, action: str) -> Exception: ...
+    def exclusive_writer(self) -> AbstractContextManager[None]: ...
 
     # meta
     def get_meta(self, key: str) -> str | None: ...

@@ -21,6 +21,8 @@ class Settings:
     data_dir: Path = Path(".newsrag")
     collection: str = "news"
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 -> chromadb.HttpClient
+    # postgresql://user@host:5432/db -> the catalog on PostgreSQL (several hosts), else SQLite
+    catalog_url: str | None = None
     # embedding and chunking
     embedder: str = "minilm"  # a name in rag.embedders.EMBEDDERS
     embedder_model: str | None = None  # path or hub name; None = the packaged model
@@ -86,6 +88,10 @@ class Settings:
             raise ConfigError(f"Setting 'chat_auth' must be one of {', '.join(CHAT_AUTH)}; "
                               f"got {self.chat_auth!r}")
         object.__setattr__(self, "feeds", tuple(self.feeds))
+        if self.catalog_url and not str(self.catalog_url).startswith(("postgresql://",
+                                                                      "postgres://")):
+            raise ConfigError("Setting 'catalog_url' expects a postgresql://user@host:port/db URL "
+                              "(leave it unset for the SQLite catalog in the data folder)")
         if self.watch_per_host not in (1, 2):
             raise ConfigError("Setting 'watch_per_host' must be 1 or 2 (requests at a time per "
                               f"host); got {self.watch_per_host!r}")
@@ -99,6 +105,15 @@ class Settings:
     @property
     def catalog_path(self) -> Path:
         return self.data_dir / "catalog.sqlite3"
+
+    @property
+    def catalog_where(self) -> str:
+        """The catalog, as messages may name it: a PostgreSQL URL without its password."""
+        if self.catalog_url:
+            from rag.storage import redacted_url
+
+            return redacted_url(self.catalog_url)
+        return str(self.catalog_path)
 
     @property
     def chroma_path(self) -> Path:

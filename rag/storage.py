@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from rag.errors import StoreError
 
@@ -49,3 +50,17 @@ def storage_error(what: str, folder: Path, exc: BaseException) -> StoreError:
     else:
         hint = "See the cause above; re-running the ingest rolls back a half-written batch."
     return StoreError(f"{what} failed: {text}. {hint}")
+
+
+def redacted_url(url: str) -> str:
+    """A database or server URL as messages may show it: no password, no query options (which
+    may hold one)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+    except ValueError:
+        return "(an unparsable URL)"
+    user = f"{parts.username}@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, "", ""))

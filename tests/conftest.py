@@ -53,6 +53,39 @@ def chroma_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL (Debian's server binaries) on a free loopback port for the session, in
+    a folder of its own under /tmp (the server runs as the `postgres` user, which cannot enter
+    pytest's root-only folders); each test takes its own database (`postgres_url`)."""
+    import shutil
+    import tempfile
+
+    from harness.postgres import PostgresServer
+
+    folder = Path(tempfile.mkdtemp(prefix="newsrag-pg-"))
+    try:
+        server = PostgresServer.start(folder)
+    except FileNotFoundError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        if os.environ.get("CI"):
+            raise  # `make test` installs it: missing in CI is a failure, not a skip
+        pytest.skip(str(e))
+    yield server
+    try:
+        server.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """A new, empty database of the session's PostgreSQL, for this test."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture(scope="session")
 def chroma_mode(request) -> str:
     """"embedded" or "server" (see pytest_generate_tests)."""
     return getattr(request, "param", "embedded")

@@ -23,10 +23,21 @@ def _sqlite(folder: Path, request) -> Callable[..., object]:
     return open_handle
 
 
-CATALOGS = {"sqlite": _sqlite}
+def _postgres(folder: Path, request) -> Callable[..., object]:
+    from rag.catalog_postgres import PostgresCatalog
+
+    url = request.getfixturevalue("postgres_url")
+
+    def open_handle(readonly: bool = False):
+        return PostgresCatalog(url, readonly=readonly)
+
+    return open_handle
 
 
-@pytest.fixture(params=sorted(CATALOGS))
+CATALOGS = {"sqlite": _sqlite, "postgres": _postgres}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def open_catalog(request, tmp_path):
     """open_catalog(readonly=False) -> a new handle on the same catalog; all closed after."""
     factory = CATALOGS[request.param](tmp_path, request)
