@@ -33,8 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from rag.catalog import SQLiteCatalog
+from rag.catalog import open_catalog
 from rag.errors import StoreError
+from rag.protocols import Catalog
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "docs" / "reliability.json"
@@ -98,16 +99,18 @@ class Target:
     data_dir: Path
     chroma_url: str | None = None
     collection: str = "news"
+    catalog_url: str | None = None  # the several-host deployment: the catalog on PostgreSQL
 
     def flags(self) -> list[str]:
         out = ["--data-dir", str(self.data_dir), "--collection", self.collection]
+        out += ["--catalog-url", self.catalog_url] if self.catalog_url else []
         return out + (["--chroma-url", self.chroma_url] if self.chroma_url else [])
 
     def settings(self):
         from rag.settings import Settings
 
         return Settings(data_dir=self.data_dir, chroma_url=self.chroma_url,
-                        collection=self.collection)
+                        collection=self.collection, catalog_url=self.catalog_url)
 
 
 def ingest_cmd(target: Target, corpus: Path, prune: bool) -> list[str]:
@@ -134,14 +137,15 @@ class CatalogWatch:
     """Watches the catalog from outside, read-only: how many commits the ingest has made, and
     what it holds."""
 
-    def __init__(self, path: Path):
-        self.path, self.catalog, self.last, self.commits = path, None, None, 0
+    def __init__(self, target: Target):
+        self.target, self.catalog, self.last, self.commits = target, None, None, 0
         self.flights, self.in_flight = 0, False
 
-    def _open(self) -> SQLiteCatalog | None:
-        if self.catalog is None and self.path.exists():
+    def _open(self) -> Catalog | None:
+        if self.catalog is None and (self.target.catalog_url
+                                     or self.target.settings().catalog_path.exists()):
             try:
-                self.catalog = SQLiteCatalog(self.path, readonly=True)
+                self.catalog = open_catalog(self.target.settings(), readonly=True)
                 self.last = self.catalog.version()
             except StoreError:
                 self.catalog = None
@@ -154,7 +158,7 @@ class CatalogWatch:
             return 0
         try:
             version = self.catalog.version()
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreError):
             return self.commits
         if version != self.last:
             self.commits, self.last = self.commits + 1, version
@@ -167,7 +171,7 @@ class CatalogWatch:
             return self.flights
         try:
             busy = self.catalog.state_counts()["pending"] > 0
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreError):
             return self.flights
         if busy and not self.in_flight:
             self.flights += 1
@@ -176,12 +180,12 @@ class CatalogWatch:
 
     def state(self) -> dict[str, int]:
         try:
-            catalog = SQLiteCatalog(self.path, readonly=True)
+            catalog = open_catalog(self.target.settings(), readonly=True)
         except StoreError:
             return {"done": 0, "pending": 0}
         try:
             return catalog.state_counts()
-        except sqlite3.Error:
+        except (sqlite3.Error, StoreError):
             return {"done": 0, "pending": 0}
         finally:
             catalog.close()
@@ -191,7 +195,7 @@ class CatalogWatch:
             self.catalog.close()
 
 
-def run_and_kill(cmd: list[str], env: dict[str, str], catalog: Path, window: float,
+def run_and_kill(cmd: list[str], env: dict[str, str], target: Target, window: float,
                  commits: int, batches: int, rng: random.Random) -> dict[str, Any]:
     """Start the ingest and SIGKILL it: at a random time after its first commit, shortly after
     a random one of its commits, or while a batch is in flight (marked pending, being embedded,
@@ -203,7 +207,7 @@ def run_and_kill(cmd: list[str], env: dict[str, str], catalog: Path, window: flo
         how, after, delay = "commit", rng.randint(1, max(1, commits)), rng.uniform(0.0, 0.3)
     else:
         how, after, delay = "batch", rng.randint(1, max(1, batches)), rng.uniform(0.0, 0.4)
-    watch = CatalogWatch(catalog)
+    watch = CatalogWatch(target)
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     reached = None
@@ -224,10 +228,10 @@ def run_and_kill(cmd: list[str], env: dict[str, str], catalog: Path, window: flo
             "killed": not finished, **watch.state()}
 
 
-def timed_run(cmd: list[str], env: dict[str, str], catalog: Path) -> tuple[float, int, int]:
+def timed_run(cmd: list[str], env: dict[str, str], target: Target) -> tuple[float, int, int]:
     """An uninterrupted run: seconds from its first commit to its end, its commits, and the
     batches seen in flight (all as polled)."""
-    watch = CatalogWatch(catalog)
+    watch = CatalogWatch(target)
     proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     started = None
@@ -299,8 +303,9 @@ class Harness:
     in_process (the tests), in this process: the same code without a process start each."""
 
     def __init__(self, work: Path, mode: str, batch_chunks: int, chroma_url: str | None,
-                 embedder=None, in_process: bool = False):
+                 embedder=None, in_process: bool = False, postgres: Any = None):
         self.work, self.mode, self.chroma_url = work, mode, chroma_url
+        self.postgres = postgres  # a harness.postgres.PostgresServer, in "postgres" mode
         self.batch_chunks, self.in_process = batch_chunks, in_process
         self.env = cli_env(batch_chunks)
         if embedder is None:
@@ -329,6 +334,9 @@ class Harness:
         folder = self.work / f"{label}-{self.n}"
         if self.mode == "server":
             return Target(folder, self.chroma_url, f"faults-{os.getpid()}-{self.n}")
+        if self.mode == "postgres":
+            return Target(folder, self.chroma_url, f"faults-{os.getpid()}-{self.n}",
+                          self.postgres.create_database())
         return Target(folder)
 
     def setup(self, name: str, timed: bool = True) -> Scenario:
@@ -353,7 +361,7 @@ class Harness:
         plain = self.target(f"plain-{name}")
         self.start_from_base(sc, plain)
         sc.window, sc.commits, sc.batches = timed_run(
-            ingest_cmd(plain, sc.corpus, sc.prune), self.env, plain.settings().catalog_path)
+            ingest_cmd(plain, sc.corpus, sc.prune), self.env, plain)
         diffs = differences(fingerprint(plain, self.embedder), sc.clean)
         if diffs:
             raise RuntimeError(f"an uninterrupted {name} run differs from a clean build: {diffs}")
@@ -377,10 +385,9 @@ class Harness:
         target = self.target(f"trial-{sc.name}")
         self.start_from_base(sc, target)
         cmd = ingest_cmd(target, sc.corpus, sc.prune)
-        catalog = target.settings().catalog_path
-        kills = [run_and_kill(cmd, self.env, catalog, sc.window, sc.commits, sc.batches, rng)]
+        kills = [run_and_kill(cmd, self.env, target, sc.window, sc.commits, sc.batches, rng)]
         if rng.random() < 0.35:  # kill the re-run too: recovery itself interrupted
-            kills.append(run_and_kill(cmd, self.env, catalog, sc.window, sc.commits, sc.batches,
+            kills.append(run_and_kill(cmd, self.env, target, sc.window, sc.commits, sc.batches,
                                       rng))
         out, _ = run_to_end(cmd, self.env)
         recovered = 0
@@ -391,6 +398,8 @@ class Harness:
         diffs = differences(got, sc.clean)
         if not diffs:
             shutil.rmtree(target.data_dir, ignore_errors=True)
+            if target.catalog_url and self.postgres is not None:
+                self.postgres.drop_database(target.catalog_url)
         return {
             "scenario": sc.name, "mode": self.mode, "kills": kills,
             "rolled_back": recovered, "articles": len(got["articles"]),
@@ -651,7 +660,9 @@ def record(section: str, data: dict[str, Any], out: Path = OUT) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m harness.faults", description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=24)
-    p.add_argument("--mode", choices=("embedded", "server"), default="embedded")
+    p.add_argument("--mode", choices=("embedded", "server", "postgres"), default="embedded",
+                   help="embedded Chroma and SQLite; the Chroma server and SQLite; or the "
+                        "several-host deployment (the Chroma server and PostgreSQL)")
     p.add_argument("--scenarios", default=",".join(SCENARIOS))
     p.add_argument("--batch-chunks", dest="batch_chunks", type=int, default=4)
     p.add_argument("--seed", type=int, default=7)
@@ -682,13 +693,17 @@ def main(argv: list[str] | None = None) -> int:
                  for r in report["disk_full"]) and (
             report["read_only"] is None or report["read_only"]["clear_error"])
         return 0 if ok else 1
-    server = None
+    server = postgres = None
     try:
         url = None
-        if args.mode == "server":
+        if args.mode in ("server", "postgres"):
             server = start_chroma_server(work / "chroma-server")
             url = server.url
-        h = Harness(work, args.mode, args.batch_chunks, url)
+        if args.mode == "postgres":
+            from harness.postgres import PostgresServer
+
+            postgres = PostgresServer.start(Path(tempfile.mkdtemp(prefix="newsrag-pg-")))
+        h = Harness(work, args.mode, args.batch_chunks, url, postgres=postgres)
         names = [s for s in args.scenarios.split(",") if s]
         scenarios = {}
         for name in names:
@@ -705,6 +720,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+        if postgres is not None:
+            postgres.stop()
+            shutil.rmtree(postgres.folder, ignore_errors=True)
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     print_table(rows)

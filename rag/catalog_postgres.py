@@ -647,7 +647,7 @@ class PostgresCatalog:
                "(SELECT to_tsquery('english', string_agg(quote_literal(t), ' | ')) AS q "
                " FROM unnest(%s::text[]) t WHERE numnode(plainto_tsquery('english', t)) > 0) w "
                f"WHERE q IS NOT NULL AND c.tsv @@ q {'AND ' + where if where else ''} "
-               "ORDER BY s DESC, c.rowid LIMIT %s")
+               "ORDER BY s DESC, c.id LIMIT %s")
         rows = self._rows(sql, [terms, *args, n])
         return [(cid, float(score)) for cid, score in rows]
 

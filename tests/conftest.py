@@ -30,12 +30,20 @@ BOTH_MODES = ("tests/ingest/test_run.py", "tests/rag/test_answers.py",
               "tests/reliability/test_concurrency.py")
 
 
+# ... and these also against the several-host deployment: the catalog on PostgreSQL, the vectors
+# on the Chroma server (the "postgres" mode)
+POSTGRES_MODE = ("tests/ingest/test_run.py", "tests/rag/test_answers.py")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "chroma_mode" not in metafunc.fixturenames:
         return
     modes: list = ["embedded"]
-    if str(metafunc.definition.path.relative_to(REPO)) in BOTH_MODES:
+    module = str(metafunc.definition.path.relative_to(REPO))
+    if module in BOTH_MODES:
         modes.append(pytest.param("server", marks=pytest.mark.server))
+    if module in POSTGRES_MODE:
+        modes.append(pytest.param("postgres", marks=[pytest.mark.server, pytest.mark.postgres]))
     metafunc.parametrize("chroma_mode", modes, indirect=True, scope="session")
 
 
@@ -87,7 +95,7 @@ def postgres_url(postgres_server):
 
 @pytest.fixture(scope="session")
 def chroma_mode(request) -> str:
-    """"embedded" or "server" (see pytest_generate_tests)."""
+    """"embedded", "server" or "postgres" (see pytest_generate_tests)."""
     return getattr(request, "param", "embedded")
 
 
@@ -97,11 +105,15 @@ def collection_for(folder: Path) -> str:
 
 
 def mode_settings(chroma_mode: str, request, folder: Path) -> dict:
-    """The settings that point an index in `folder` at the session's Chroma server."""
-    if chroma_mode != "server":
+    """The settings that point an index in `folder` at the session's Chroma server (and, in
+    "postgres" mode, at a new database of the session's PostgreSQL)."""
+    if chroma_mode == "embedded":
         return {}
-    return {"chroma_url": request.getfixturevalue("chroma_server").url,
-            "collection": collection_for(folder)}
+    out = {"chroma_url": request.getfixturevalue("chroma_server").url,
+           "collection": collection_for(folder)}
+    if chroma_mode == "postgres":
+        out["catalog_url"] = request.getfixturevalue("postgres_server").create_database()
+    return out
 
 
 @pytest.fixture(scope="session")
@@ -148,6 +160,8 @@ def make_settings(tmp_path, chroma_mode, request, monkeypatch):
     if base:
         monkeypatch.setenv("NEWSRAG_CHROMA_URL", base["chroma_url"])
         monkeypatch.setenv("NEWSRAG_COLLECTION", base["collection"])
+    if "catalog_url" in base:
+        monkeypatch.setenv("NEWSRAG_CATALOG_URL", base["catalog_url"])
 
     def make(**kw):
         return Settings(data_dir=tmp_path / "idx", **{**base, **kw})

@@ -46,6 +46,10 @@ def global_options() -> argparse.ArgumentParser:
     g.add_argument("--chroma-url", dest="chroma_url",
                    help="a Chroma server, e.g. http://127.0.0.1:8000")
     g.add_argument("--collection", help="Chroma collection name")
+    g.add_argument("--catalog-url", dest="catalog_url",
+                   help="the catalog on PostgreSQL, e.g. postgresql://newsrag@db:5432/news "
+                        "(several hosts; default: SQLite in the data folder). Keep a password "
+                        "out of the command line: NEWSRAG_CATALOG_URL or PGPASSWORD")
     g.add_argument("--embedder", help="embedder name (minilm, minilm-int8)")
     g.add_argument("--config", help="a TOML config file")
     g.add_argument("-v", "--verbose", "--debug", dest="verbose", action="store_true",
@@ -110,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 def settings_from(args: argparse.Namespace, **extra: Any) -> Settings:
     flags = {
         k: getattr(args, k, None)
-        for k in ("data_dir", "chroma_url", "collection", "embedder", "host", "port", "answerer",
-                  "watch")
+        for k in ("data_dir", "chroma_url", "collection", "catalog_url", "embedder", "host",
+                  "port", "answerer", "watch")
     }
     flags["watch_every"] = getattr(args, "every", None)
     flags.update(extra)

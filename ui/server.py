@@ -23,7 +23,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from rag.dates import LIMITS
-from rag.errors import AnswererError, EmptyIndexError, InvalidQuestionError, NewsragError
+from rag.errors import (
+    AnswererError,
+    EmptyIndexError,
+    InvalidQuestionError,
+    NewsragError,
+    StoreError,
+)
 from rag.settings import Settings
 from rag.types import HISTORY_TURNS_ACCEPTED, answer_to_dict
 from ui.guard import (
@@ -395,7 +401,8 @@ def _docs_assets() -> Path:
     return Path(fastapi_offline.__file__).resolve().parent / "static"
 
 
-_STATUS = [(InvalidQuestionError, 422), (EmptyIndexError, 503), (AnswererError, 502),
+_STATUS = [(InvalidQuestionError, 422), (EmptyIndexError, 503), (StoreError, 503),
+           (AnswererError, 502),
            (NewsragError, 400)]
 
 

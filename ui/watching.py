@@ -77,11 +77,11 @@ class BackgroundWatcher:
     def __init__(self, index: Any, settings: Settings,
                  on_report: Callable[[Any], None] | None = None):
         from ingest.watch import Watcher, parse_duration
-        from rag.catalog import SQLiteCatalog
+        from rag.catalog import open_catalog
         from rag.index import Index
 
         self.stop = threading.Event()
-        self.catalog = SQLiteCatalog(settings.catalog_path)
+        self.catalog = open_catalog(settings)
         own = Index(settings, self.catalog, index.store, index.embedder)
         self.watcher = Watcher(own, _sources((), settings), every=parse_duration(
             settings.watch_every), stop=self.stop)

@@ -14,7 +14,7 @@ import pytest
 
 from harness.synth import synth_article, write_jsonl
 from ingest.run import ingest
-from rag.catalog import SQLiteCatalog
+from rag.catalog import open_catalog
 from rag.errors import IndexMismatchError, StoreError
 from rag.index import Index
 from tests.conftest import DEMO, FIXTURES, REPO, SHARED
@@ -156,12 +156,12 @@ def _ingest_cmd(settings, paths):
 
 def _done_articles(settings) -> int:
     try:  # from outside the ingest process, read-only
-        catalog = SQLiteCatalog(settings.catalog_path, readonly=True)
+        catalog = open_catalog(settings, readonly=True)
     except StoreError:
         return 0
     try:
         return catalog.state_counts()["done"]
-    except sqlite3.Error:
+    except (sqlite3.Error, StoreError):
         return 0
     finally:
         catalog.close()
