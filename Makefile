@@ -10,7 +10,7 @@ export ANONYMIZED_TELEMETRY := False
 export OMP_WAIT_POLICY := PASSIVE
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup browser lint bench bench-llm load clean
+.PHONY: run test setup browser postgres lint bench bench-llm load clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -29,7 +29,12 @@ browser:
 run: setup
 	$(BIN)/newsrag serve --ingest-demo-if-empty
 
-test: setup browser
+# Debian's PostgreSQL server binaries, for the several-host catalog's tests (the fixtures start a
+# throwaway server on loopback; the machine's own service is not used)
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+
+test: setup browser postgres
 	$(BIN)/python -m pytest -q
 
 lint: setup

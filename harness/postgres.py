@@ -83,11 +83,15 @@ class PostgresServer:
             subprocess.run(_as_owner([str(bin_dir / "initdb"), "-D", str(server.data), "-A",
                                       "trust", "-U", USER, "-E", "UTF8", "--no-sync"]),
                            check=True, capture_output=True, timeout=timeout)
-        server._pg_ctl("start", "-w", "-t", str(int(timeout)), "-o",
-                       f"-p {server.port} -k {folder} -c listen_addresses=127.0.0.1 "
-                       "-c fsync=off -c full_page_writes=off -c max_connections=200",
-                       "-l", str(folder / "log"))
+        server.start_again(timeout)
         return server
+
+    def start_again(self, timeout: float = 60) -> None:
+        """Start the (initialised, stopped) server on its port."""
+        self._pg_ctl("start", "-w", "-t", str(int(timeout)), "-o",
+                     f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
+                     "-c fsync=off -c full_page_writes=off -c max_connections=200",
+                     "-l", str(self.folder / "log"))
 
     def _pg_ctl(self, *args: str) -> None:
         proc = subprocess.run(_as_owner([str(_bin_dir() / "pg_ctl"), "-D", str(self.data),
@@ -103,11 +107,9 @@ class PostgresServer:
         self._pg_ctl("stop", "-w", "-m", mode)
 
     def restart(self) -> None:
+        """Stop at once (every connection is cut, as in a crash) and start again."""
         self.stop("immediate")
-        self._pg_ctl("start", "-w", "-o",
-                     f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                     "-c fsync=off -c full_page_writes=off -c max_connections=200",
-                     "-l", str(self.folder / "log"))
+        self.start_again()
 
     def create_database(self, name: str | None = None) -> str:
         """A new empty database; returns its URL."""

@@ -263,6 +263,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
     print(f"dates      {first or '?'} .. {last or '?'}")
     print(f"embedder   {data['embedder']['name']} ({data['embedder']['dimension']} dims)")
     print(f"store      {data['store']} [{data['collection']}]")
+    print(f"catalog    {data['catalog']}")
     print("sources    " + ", ".join(f"{s} ({n})" for s, n in data["sources"].items()))
     if data["feeds"]:
         from ui.watching import feed_lines
