@@ -282,3 +282,28 @@ def test_a_crash_at_a_catalog_step_is_repaired_by_the_next_run(
 
     assert differences(fingerprint(target(settings), embedder),
                        fingerprint(target(clean), embedder)) == []
+
+
+def test_a_worker_restarting_loads_its_postings_snapshot_and_catches_up(hosts, embedder):
+    """With no shared disk, each worker keeps its BM25 postings snapshot in its own data folder
+    (keyed by the catalog's identity): built from the catalog on its first start, loaded on the
+    next, then brought up to date with what other hosts committed meanwhile."""
+    a, b = hosts
+    writer = Index.open(a, embedder)
+    ingest(writer, [DEMO / "html"])
+    worker = Index.open(b, embedder)
+    assert "build" in worker.bm25.timings and (b.data_dir / "bm25").is_dir()
+    worker.close()
+    ingest(writer, [DEMO / "text"])  # committed on host a while host b is down
+    worker = Index.open(b, embedder)
+    postings = worker.bm25
+    assert "load" in postings.timings and "build" not in postings.timings
+    postings.refresh()
+    from rag.bm25 import MemoryBM25
+
+    rebuilt = MemoryBM25(writer.catalog, None)  # what a worker would build from scratch now
+    for question in ("Orrin Valley rail tunnel cost", "Port Calder transit strike mediator"):
+        got = postings.search(question, 20)
+        assert got and got == rebuilt.search(question, 20)
+    worker.close()
+    writer.close()
