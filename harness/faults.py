@@ -566,14 +566,14 @@ class ChromaServer:
     proc: subprocess.Popen
 
     @classmethod
-    def start(cls, path: Path, timeout: float = 60) -> ChromaServer:
+    def start(cls, path: Path, timeout: float = 60, port: int | None = None) -> ChromaServer:
         import httpx
 
         exe = Path(sys.executable).with_name("chroma")
         if not exe.exists():
             raise FileNotFoundError(f"{exe} is missing: pip install chromadb (it carries the "
                                     "server)")
-        port = free_port()
+        port = port or free_port()
         log = (path.parent / f"{path.name}.log").open("wb")
         proc = subprocess.Popen(
             [str(exe), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],

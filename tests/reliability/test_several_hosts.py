@@ -307,3 +307,28 @@ def test_a_worker_restarting_loads_its_postings_snapshot_and_catches_up(hosts, e
         assert got and got == rebuilt.search(question, 20)
     worker.close()
     writer.close()
+
+
+def test_the_chroma_server_going_away_while_serving_is_a_clear_error_and_service_resumes(
+        postgres_url, tmp_path, embedder):
+    from harness.faults import ChromaServer
+
+    vectors = ChromaServer.start(tmp_path / "vectors")
+    port = int(vectors.url.rsplit(":", 1)[1])
+    settings = Settings(data_dir=tmp_path / "host", chroma_url=vectors.url, collection="served",
+                        catalog_url=postgres_url)
+    index = Index.open(settings, embedder)
+    ingest(index, [DEMO / "html"])
+    rag = NewsRAG(index)
+    question = "Who was appointed to mediate the Port Calder transit strike?"
+    before = rag.ask(question, as_of="2026-11-24")
+    assert before.citations
+    vectors.stop()
+    try:
+        with pytest.raises(StoreError, match="Is the Chroma server running"):
+            rag.ask(question, as_of="2026-11-24")
+        vectors = ChromaServer.start(tmp_path / "vectors", port=port)  # back, same address
+        assert rag.ask(question, as_of="2026-11-24").text == before.text
+    finally:
+        rag.close()
+        vectors.stop()
