@@ -87,6 +87,15 @@ def start_worker(data_dir: Path, env: dict[str, str]) -> tuple[subprocess.Popen,
     raise SystemExit(f"the worker at {url} never became ready")
 
 
+def warm(url: str, n: int = 20) -> None:
+    """A few questions first: a fresh worker's first answers load its postings and models."""
+    questions = [json.loads(x) for x in (REPO / "demo" / "questions.jsonl").read_text(
+        "utf-8").splitlines() if x.strip()]
+    for q in questions[:n]:
+        httpx.post(url + "/api/ask", json={"question": q["question"], "as_of": q.get("as_of")},
+                   timeout=120)
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
@@ -173,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         ingest_demo({}, work / "single")
         proc, url = start_worker(work / "single", _env({}))
         workers.append(proc)
+        warm(url)
         report["single_host_one_worker"] = load([url], args.clients, args.seconds)
         stop(workers.pop())
         pg = PostgresServer.start(Path(tempfile.mkdtemp(prefix="newsrag-pg-")))
@@ -187,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in ("a", "b"):
             proc, url = start_worker(work / f"host-{name}", env)
             workers.append(proc)
+            warm(url)
             report.setdefault("urls", []).append(url)
         urls = report.pop("urls")
         report["several_hosts_one_worker"] = load(urls[:1], args.clients, args.seconds)
