@@ -125,7 +125,7 @@ class ExtractiveAnswerer:
         if not cands:
             return []
         cands = self._by_meaning(question, cands)
-        if not self._answers(q, cands[0], passages):
+        if not self._answers(q, cands[0], passages, cands):
             return []
         cands = _fact_first(cands)
         best = cands[0]
@@ -238,17 +238,29 @@ class ExtractiveAnswerer:
         head.sort(key=lambda c: -c.score)
         return head + tail
 
-    def _answers(self, q: Question, best: Candidate, passages: Sequence[Passage]) -> bool:
+    def _answers(self, q: Question, best: Candidate, passages: Sequence[Passage],
+                 cands: Sequence[Candidate] = ()) -> bool:
         """The relevance gate: enough of the question's weight, in a passage close in meaning,
         and not too much of the question missing from every passage ("How much will the
-        Orrin Valley *motorway* cost?" when only a tunnel is in the news)."""
+        Orrin Valley *motorway* cost?" when only a tunnel is in the news).
+
+        A sentence holding an answer of the asked kind may lean on its own passage: "Who
+        designed the library at the Tessany Quay glassworks?" is answered by "Architect Ilse
+        Marbeck won the design contest..." (one question word) because the sentence before it
+        in the same passage ("The derelict glassworks at Tessany Quay will become the town's
+        new central library") passes the gate by itself."""
         if q.kind == "acronym" and best.kind >= 1.0:
             return True  # the passage spells the letters out
         dense = [x.scores.get("dense") for x in passages]
         closeness = (min(1.0, max(d or 0.0 for d in dense) / 0.5)
                      if any(d is not None for d in dense) else 1.0)
-        enough_terms = best.matched >= 2 or (best.lexical >= 0.4 and closeness >= 0.8)
-        if best.lexical * closeness < self.min_score or not enough_terms:
+
+        def relevant(c: Candidate) -> bool:
+            enough_terms = c.matched >= 2 or (c.lexical >= 0.4 and closeness >= 0.8)
+            return c.lexical * closeness >= self.min_score and enough_terms
+
+        if not relevant(best) and not (best.kind >= 1.0 and any(
+                c.passage == best.passage and c is not best and relevant(c) for c in cands)):
             return False
         return self.missing_share(q, passages) <= MAX_MISSING
 
