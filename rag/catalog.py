@@ -634,10 +634,11 @@ class SQLiteCatalog:
     def titles_containing(self, fragment: str) -> list[tuple[str, str]]:
         """(article id, title) of finished articles, and (original id, copy's title) of
         skipped copies, whose title contains `fragment` (case-insensitively)."""
+        like = "%" + fragment.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         return self.db.execute(
-            "SELECT id, title FROM articles WHERE state='done' AND title LIKE ? "
-            "UNION SELECT duplicate_of, title FROM duplicates WHERE title LIKE ?",
-            (f"%{fragment}%",) * 2).fetchall()
+            "SELECT id, title FROM articles WHERE state='done' AND title LIKE ? ESCAPE '\\' "
+            "UNION SELECT duplicate_of, title FROM duplicates WHERE title LIKE ? ESCAPE '\\'",
+            (like,) * 2).fetchall()
 
     # --- lexical (FTS5) ---------------------------------------------------------------------
     def fts_search(self, text: str, n: int, filters: Filters | None = None

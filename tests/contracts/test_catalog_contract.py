@@ -128,6 +128,8 @@ def test_reading_for_evaluation_and_checks(catalog):
     assert catalog.articles_standing_for([b.id]) == {b.id}
     assert sorted(catalog.titles_containing("pilots strike")) == [
         (a.id, "Pilots Strike At Port Calder!"), (a.id, "Pilots strike at Port Calder")]
+    # the fragment is text, not a pattern: % and _ match only themselves
+    assert catalog.titles_containing("%") == [] and catalog.titles_containing("Pilots_") == []
     assert catalog.chunk_texts([b.id, a.id]) == HARBOUR + TUNNEL  # by chunk id
     assert catalog.titles() == [a.title, b.title]
     assert catalog.article_rows("id", "source") == [(a.id, "Gazette"), (b.id, "Courier")]

@@ -261,7 +261,7 @@ def test_a_crash_at_a_catalog_step_is_repaired_by_the_next_run(
         pass
 
     def dying(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
+        original(self, *args, **kwargs)
         raise Crash(step)
 
     monkeypatch.setattr(PostgresCatalog, step, dying)
