@@ -194,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
         print("several hosts (PostgreSQL, Chroma server): ingest on host 'ingest' ...",
               flush=True)
         ingest_demo(shared, work / "host-ingest")
+        urls = []
         for name in ("a", "b"):
             proc, url = start_worker(work / f"host-{name}", env)
             workers.append(proc)
             warm(url)
-            report.setdefault("urls", []).append(url)
-        urls = report.pop("urls")
+            urls.append(url)
         report["several_hosts_one_worker"] = load(urls[:1], args.clients, args.seconds)
         report["several_hosts_two_workers"] = load(urls, args.clients, args.seconds)
         print("commit on one host -> answer on another ...", flush=True)

@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.loadtest import free_port
+
 USER = "newsrag"  # the database superuser the server is initialised with (trust on loopback)
 
 
@@ -48,14 +50,6 @@ def _quote(s: str) -> str:
     return "'" + s.replace("'", "'\\''") + "'"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class PostgresServer:
     folder: Path
@@ -73,7 +67,7 @@ class PostgresServer:
         """initdb (first time only) and start on a free loopback port."""
         folder = Path(folder).resolve()
         folder.mkdir(parents=True, exist_ok=True)
-        server = cls(folder, port or _free_port())
+        server = cls(folder, port or free_port())
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             for p in (folder, *folder.rglob("*")):

@@ -568,10 +568,7 @@ class SQLiteCatalog:
         """Chunks of no finished article, and finished articles whose chunk count is not what
         was written."""
         orphans, short = self.db.execute(
-            "SELECT (SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
-            "WHERE a.id IS NULL OR a.state != 'done'), (SELECT COUNT(*) FROM articles a WHERE "
-            "a.state = 'done' AND a.n_chunks != (SELECT COUNT(*) FROM chunks c "
-            "WHERE c.article_id = a.id))").fetchone()
+CONSISTENCY_SQL).fetchone()
         return {"orphan_chunks": orphans, "articles_with_wrong_chunk_count": short}
 
     def state_counts(self) -> dict[str, int]:
@@ -606,10 +603,7 @@ class SQLiteCatalog:
         return self._rows("feed_items", FEED_ITEM_FIELDS, fields)
 
     def _rows(self, table: str, valid: Sequence[str], fields: Sequence[str]) -> list[tuple]:
-        unknown = [f for f in fields if f not in valid]
-        if unknown or not fields:
-            raise ValueError(f"Unknown {table} field(s) {unknown}. Valid fields are: "
-                             f"{list(valid)}")
+        check_fields(table, valid, fields, empty_ok=False)
         return self.db.execute(f"SELECT {', '.join(fields)} FROM {table} ORDER BY rowid"
                                ).fetchall()
 
@@ -715,10 +709,7 @@ class SQLiteCatalog:
             for table, key_fields, rows in (("feed_sources", FEED_SOURCE_FIELDS, sources),
                                             ("feed_items", FEED_ITEM_FIELDS, items)):
                 for row in rows:
-                    unknown = set(row) - set(key_fields)
-                    if unknown:
-                        raise ValueError(f"Unknown {table} field(s) {sorted(unknown)}. "
-                                         f"Valid fields are: {list(key_fields)}")
+                    check_fields(table, key_fields, row)
                     cols = list(row)
                     sets = ", ".join(f"{c}=excluded.{c}" for c in cols if c != "url")
                     db.execute(
@@ -738,26 +729,48 @@ class SQLiteCatalog:
             ).fetchall()
         except sqlite3.OperationalError:  # an older catalog opened read-only: no feed tables
             return []
-        by_source: dict[str, dict[str, int]] = {}
-        for source, state, n in counts:
-            by_source.setdefault(source, {})[state] = n
-        out = []
-        for row in sources:
-            src = dict(zip(FEED_SOURCE_FIELDS, row, strict=True))
-            states = by_source.get(src["url"], {})
-            out.append({
-                "url": src["url"], "parent": src["parent"], "kind": src["kind"],
-                "title": src["title"], "last_poll": src["last_poll"],
-                "http_status": src["last_status"], "error": src["last_error"],
-                "next_poll": src["next_poll"], "polls": src["polls"],
-                "items": {"seen": sum(states.values()),
-                          **{state: states.get(state, 0) for state in FEED_ITEM_STATES}},
-            })
-        return out
+        return feed_report_from(sources, counts)
 
     def chunk_count_by_article(self) -> dict[str, int]:
         rows = self.db.execute("SELECT article_id, COUNT(*) FROM chunks GROUP BY article_id")
         return dict(rows.fetchall())
+
+
+CONSISTENCY_SQL = (
+    "SELECT (SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
+    "WHERE a.id IS NULL OR a.state != 'done'), (SELECT COUNT(*) FROM articles a WHERE "
+    "a.state = 'done' AND a.n_chunks != (SELECT COUNT(*) FROM chunks c "
+    "WHERE c.article_id = a.id))")
+
+
+def check_fields(table: str, valid: Sequence[str], fields: Iterable[str],
+                 empty_ok: bool = True) -> None:
+    """Field names come from code, yet they go into SQL: refuse any the table does not have."""
+    fields = list(fields)
+    unknown = [f for f in fields if f not in valid]
+    if unknown or (not fields and not empty_ok):
+        raise ValueError(f"Unknown {table} field(s) {sorted(unknown)}. Valid fields are: "
+                         f"{list(valid)}")
+
+
+def feed_report_from(sources: Sequence[tuple], counts: Sequence[tuple]) -> list[dict[str, Any]]:
+    """`Catalog.feed_report` from the feed_sources rows and (source, state, count) rows."""
+    by_source: dict[str, dict[str, int]] = {}
+    for source, state, n in counts:
+        by_source.setdefault(source, {})[state] = n
+    out = []
+    for row in sources:
+        src = dict(zip(FEED_SOURCE_FIELDS, row, strict=True))
+        states = by_source.get(src["url"], {})
+        out.append({
+            "url": src["url"], "parent": src["parent"], "kind": src["kind"],
+            "title": src["title"], "last_poll": src["last_poll"],
+            "http_status": src["last_status"], "error": src["last_error"],
+            "next_poll": src["next_poll"], "polls": src["polls"],
+            "items": {"seen": sum(states.values()),
+                      **{state: states.get(state, 0) for state in FEED_ITEM_STATES}},
+        })
+    return out
 
 
 def open_catalog(settings: Any, *, readonly: bool = False) -> Any:

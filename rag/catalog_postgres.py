@@ -37,10 +37,12 @@ import psycopg
 
 from rag.catalog import (
     ARTICLE_FIELDS,
+    CONSISTENCY_SQL,
     FEED_ITEM_FIELDS,
-    FEED_ITEM_STATES,
     FEED_SOURCE_FIELDS,
     StoredArticle,
+    check_fields,
+    feed_report_from,
     fts_query,
 )
 from rag.dates import published_day
@@ -571,10 +573,7 @@ class PostgresCatalog:
         return self._table_rows("feed_items", FEED_ITEM_FIELDS, fields)
 
     def _table_rows(self, table: str, valid: Sequence[str], fields: Sequence[str]) -> list[tuple]:
-        unknown = [f for f in fields if f not in valid]
-        if unknown or not fields:
-            raise ValueError(f"Unknown {table} field(s) {unknown}. Valid fields are: "
-                             f"{list(valid)}")
+        check_fields(table, valid, fields, empty_ok=False)
         return self._rows(f"SELECT {', '.join(fields)} FROM {table} ORDER BY seq")
 
     def files_of_articles(self) -> set[str]:
@@ -600,11 +599,7 @@ class PostgresCatalog:
 
     # --- checks -------------------------------------------------------------------------------
     def consistency(self) -> dict[str, int]:
-        orphans, short = self._one(
-            "SELECT (SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
-            "WHERE a.id IS NULL OR a.state != 'done'), (SELECT COUNT(*) FROM articles a WHERE "
-            "a.state = 'done' AND a.n_chunks != (SELECT COUNT(*) FROM chunks c "
-            "WHERE c.article_id = a.id))")
+        orphans, short = self._one(CONSISTENCY_SQL)
         return {"orphan_chunks": orphans, "articles_with_wrong_chunk_count": short}
 
     def state_counts(self) -> dict[str, int]:
@@ -683,10 +678,7 @@ class PostgresCatalog:
         for table, valid, rows in (("feed_sources", FEED_SOURCE_FIELDS, sources),
                                    ("feed_items", FEED_ITEM_FIELDS, items)):
             for row in rows:
-                unknown = set(row) - set(valid)
-                if unknown:
-                    raise ValueError(f"Unknown {table} field(s) {sorted(unknown)}. Valid fields "
-                                     f"are: {list(valid)}")
+                check_fields(table, valid, row)
         with self.transaction("feeds") as q:
             for table, rows in (("feed_sources", sources), ("feed_items", items)):
                 for row in rows:
@@ -699,23 +691,9 @@ class PostgresCatalog:
     def feed_report(self) -> list[dict[str, Any]]:
         sources = self._rows(f"SELECT {', '.join(FEED_SOURCE_FIELDS)} FROM feed_sources ORDER BY "
                              "parent IS NOT NULL, COALESCE(parent, url), url")
-        by_source: dict[str, dict[str, int]] = {}
-        for source, state, n in self._rows(
-                "SELECT source_url, state, COUNT(*) FROM feed_items GROUP BY source_url, state"):
-            by_source.setdefault(source, {})[state] = n
-        out = []
-        for row in sources:
-            src = dict(zip(FEED_SOURCE_FIELDS, row, strict=True))
-            states = by_source.get(src["url"], {})
-            out.append({
-                "url": src["url"], "parent": src["parent"], "kind": src["kind"],
-                "title": src["title"], "last_poll": src["last_poll"],
-                "http_status": src["last_status"], "error": src["last_error"],
-                "next_poll": src["next_poll"], "polls": src["polls"],
-                "items": {"seen": sum(states.values()),
-                          **{state: states.get(state, 0) for state in FEED_ITEM_STATES}},
-            })
-        return out
+        counts = self._rows(
+            "SELECT source_url, state, COUNT(*) FROM feed_items GROUP BY source_url, state")
+        return feed_report_from(sources, counts)
 
 
 def _filter_sql(filters: Filters | None) -> tuple[str, list]:

@@ -25,6 +25,17 @@ FIXTURES = REPO / "tests" / "fixtures"
 # CI and every checkout keep shared/ beside the repository; a stray clone can point at it
 SHARED = Path(os.environ.get("NEWSRAG_SHARED_DIR", REPO.parent / "shared"))
 AS_OF = "2026-11-24"
+# an article of ours beyond the demo corpus: the one a second host ingests, and a who-question
+NEW_STORY = {
+    "id": "glassworks-1", "title": "Old glassworks at Tessany Quay to become a library",
+    "source": "Tessany Courier", "published": "2026-11-28T09:00:00Z",
+    "url": "https://courier.example/glassworks",
+    "text": "The derelict glassworks at Tessany Quay will become the town's new central library, "
+            "the council decided on Thursday. Architect Ilse Marbeck won the design contest "
+            "with a plan that keeps the two brick kilns as reading rooms.\n\nWork is due to "
+            "start in March and the library should open in the autumn of 2028. The old "
+            "library on Carden Street will close when the new one opens.",
+}
 # the ingest and answer tests run against both deployments of Chroma
 BOTH_MODES = ("tests/ingest/test_run.py", "tests/rag/test_answers.py",
               "tests/reliability/test_concurrency.py")

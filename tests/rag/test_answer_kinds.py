@@ -259,7 +259,7 @@ def test_a_sentence_of_the_asked_kind_leans_on_its_own_passage(make_settings, em
     from ingest.run import ingest
     from rag.index import Index
     from rag.pipeline import NewsRAG
-    from tests.reliability.test_several_hosts import NEW_STORY
+    from tests.conftest import NEW_STORY
 
     feed = tmp_path / "courier.jsonl"
     feed.write_text(json.dumps(NEW_STORY) + "\n")

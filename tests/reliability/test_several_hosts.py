@@ -19,13 +19,14 @@ import httpx
 import pytest
 
 from harness.faults import Target, corpus_v1, corpus_v2, differences, fingerprint, write_corpus
+from harness.loadtest import free_port
 from ingest.run import ingest
 from rag.catalog_postgres import PostgresCatalog
 from rag.errors import StoreError
 from rag.index import Index
 from rag.pipeline import NewsRAG
 from rag.settings import Settings
-from tests.conftest import DEMO, REPO, collection_for
+from tests.conftest import DEMO, NEW_STORY, REPO, collection_for
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
@@ -54,26 +55,6 @@ def _cli(settings: Settings, *args: str, timeout: float = 600) -> subprocess.Com
                           capture_output=True, timeout=timeout, check=False)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-NEW_STORY = {
-    "id": "glassworks-1", "title": "Old glassworks at Tessany Quay to become a library",
-    "source": "Tessany Courier", "published": "2026-11-28T09:00:00Z",
-    "url": "https://courier.example/glassworks",
-    "text": "The derelict glassworks at Tessany Quay will become the town's new central library, "
-            "the council decided on Thursday. Architect Ilse Marbeck won the design contest "
-            "with a plan that keeps the two brick kilns as reading rooms.\n\nWork is due to "
-            "start in March and the library should open in the autumn of 2028. The old "
-            "library on Carden Street will close when the new one opens.",
-}
-
-
 @pytest.mark.slow
 def test_an_article_ingested_on_one_host_is_answered_on_the_other(hosts, tmp_path, embedder):
     a, b = hosts
@@ -81,7 +62,7 @@ def test_an_article_ingested_on_one_host_is_answered_on_the_other(hosts, tmp_pat
     report = ingest(first, [DEMO / "html" / "harborledger_2026-10-20_mediator-named.html"])
     first.close()
     assert report.ingested == 1
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "ui.cli", "serve", "--port",
                              str(port), "--data-dir", str(b.data_dir)], cwd=REPO, env=_env(b),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -229,7 +210,7 @@ def test_a_newer_schema_is_refused_and_no_message_shows_the_password(postgres_ur
     catalog.close()
     with pytest.raises(StoreError, match="schema version 99, newer than this newsrag"):
         PostgresCatalog(postgres_url)
-    closed = f"postgresql://newsrag:{PASSWORD}@127.0.0.1:{_free_port()}/nothing"
+    closed = f"postgresql://newsrag:{PASSWORD}@127.0.0.1:{free_port()}/nothing"
     with pytest.raises(StoreError) as err:
         PostgresCatalog(closed, connect_timeout=2)
     assert "unreachable" in str(err.value) and PASSWORD not in str(err.value)
