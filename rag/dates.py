@@ -107,80 +107,103 @@ def _week_start(d: date) -> date:
     return _add(d, -d.weekday())
 
 
+class _Reading:
+    """A question being read: the phrase last matched, and the ranges that phrase sets."""
+
+    def __init__(self, question: str, as_of: date) -> None:
+        self.q = question.lower()
+        self.as_of = as_of
+        self.latest = bool(_LATEST.search(self.q))
+        self.phrase = ""
+
+    def found(self, pattern: str) -> re.Match | None:
+        if m := re.search(pattern, self.q):
+            self.phrase = m.group()
+        return m
+
+    def recent(self, since: date | None, until: date | None) -> DateRange:
+        # news of an event appears the day after: widen the window by one day
+        until = _widened(until, 1) if until else None
+        return DateRange(since, min(until, self.as_of) if until else self.as_of, self.latest,
+                         self.phrase)
+
+    def named(self, since: date, until: date) -> DateRange:
+        # a named date is when something happened; reports follow within a few days
+        return DateRange(since, _widened(until, REPORTING_LAG_DAYS), self.latest, self.phrase)
+
+
+def _relative_range(r: _Reading) -> DateRange | None:
+    """Days counted back from as_of: yesterday, last week, the past 3 days, this year ..."""
+    as_of = r.as_of
+    if r.found(r"\byesterday\b"):
+        d = _add(as_of, -1)
+        return r.recent(d, d)
+    if r.found(r"\b(today|tonight|this morning)\b"):
+        return r.recent(as_of, as_of)
+    if r.found(r"\blast weekend\b"):
+        sat = _add(_week_start(as_of), -2)
+        return r.recent(sat, _add(sat, 1))
+    if r.found(r"\b(last|previous) week\b"):
+        start = _add(_week_start(as_of), -7)
+        return r.recent(start, _add(start, 6))
+    if r.found(r"\b(this|the past) week\b"):
+        # "this week" in news means the last seven days, whatever the weekday
+        return r.recent(_since(as_of, 6), as_of)
+    if (m := r.found(r"\b(?:in |over |during )?the (?:last|past) (\w+) (day|week|month)s?\b")) \
+            and (n := _count(m.group(1))):
+        return r.recent(_since(as_of, n * {"day": 1, "week": 7, "month": 30}[m.group(2)]), as_of)
+    if r.found(r"\b(last|previous) month\b"):
+        end = _add(as_of.replace(day=1), -1)
+        return r.recent(end.replace(day=1), end)
+    if r.found(r"\bthis month\b"):
+        return r.recent(as_of.replace(day=1), as_of)
+    if r.found(r"\blast year\b"):
+        y = _year(as_of.year - 1)
+        return r.recent(date(y, 1, 1), date(y, 12, 31))
+    if r.found(r"\bthis year\b"):
+        return r.recent(date(as_of.year, 1, 1), as_of)
+    return None
+
+
+def _named_range(r: _Reading) -> DateRange | None:
+    """A day, month or year the question names: on June 16, in June 2022, in 2021."""
+    if m := r.found(
+            rf"\b(?:on )?({_MONTH_RE})\.? (\d{{1,2}})(?:st|nd|rd|th)?(?:,? (\d{{4}}))?\b"):
+        month, day = _MONTHS[m.group(1)], int(m.group(2))
+        year = _year(int(m.group(3)) if m.group(3) else _year_for(month, r.as_of))
+        try:
+            d = date(year, month, day)
+            return r.named(d, d)
+        except ValueError:  # "June 31": read the month alone
+            pass
+    if (m := r.found(rf"\b(?:in )?({_MONTH_RE})\.?(?:,? (\d{{4}}))?\b")) and (
+            m.group(1) not in ("may", "mar") or m.group(2) or m.group().startswith("in ")):
+        month = _MONTHS[m.group(1)]
+        year = _year(int(m.group(2)) if m.group(2) else _year_for(month, r.as_of))
+        last = calendar.monthrange(year, month)[1]
+        return r.named(date(year, month, 1), date(year, month, last))
+    if m := r.found(r"\bin (\d{4})\b"):
+        y = _year(int(m.group(1)))
+        return r.named(date(y, 1, 1), date(y, 12, 31))
+    return None
+
+
 def resolve(question: str, as_of: date) -> DateRange:
     """The date range a question's own words ask for, relative to as_of.
 
     A phrase whose days lie outside what a date can hold (before 0001-01-01 or after
     9999-12-31) is ignored, and the range's note says so; one that only reaches past a limit
     is cut there ("the past 1000000 days" starts on 0001-01-01)."""
-    q = question.lower()
-    latest = bool(_LATEST.search(q))
-    phrase = ""
-
-    def rng(since: date | None, until: date | None) -> DateRange:
-        # news of an event appears the day after: widen the window by one day
-        until = _widened(until, 1) if until else None
-        return DateRange(since, min(until, as_of) if until else as_of, latest, phrase)
-
-    def named(since: date, until: date) -> DateRange:
-        # a named date is when something happened; reports follow within a few days
-        return DateRange(since, _widened(until, REPORTING_LAG_DAYS), latest, phrase)
-
-    def found(pattern: str) -> re.Match | None:
-        nonlocal phrase
-        if m := re.search(pattern, q):
-            phrase = m.group()
-        return m
-
+    r = _Reading(question, as_of)
+    latest = r.latest
     try:
-        if found(r"\byesterday\b"):
-            d = _add(as_of, -1)
-            return rng(d, d)
-        if found(r"\b(today|tonight|this morning)\b"):
-            return rng(as_of, as_of)
-        if found(r"\blast weekend\b"):
-            sat = _add(_week_start(as_of), -2)
-            return rng(sat, _add(sat, 1))
-        if found(r"\b(last|previous) week\b"):
-            start = _add(_week_start(as_of), -7)
-            return rng(start, _add(start, 6))
-        if found(r"\b(this|the past) week\b"):
-            # "this week" in news means the last seven days, whatever the weekday
-            return rng(_since(as_of, 6), as_of)
-        if (m := found(r"\b(?:in |over |during )?the (?:last|past) (\w+) (day|week|month)s?\b")) \
-                and (n := _count(m.group(1))):
-            return rng(_since(as_of, n * {"day": 1, "week": 7, "month": 30}[m.group(2)]), as_of)
-        if found(r"\b(last|previous) month\b"):
-            end = _add(as_of.replace(day=1), -1)
-            return rng(end.replace(day=1), end)
-        if found(r"\bthis month\b"):
-            return rng(as_of.replace(day=1), as_of)
-        if found(r"\blast year\b"):
-            y = _year(as_of.year - 1)
-            return rng(date(y, 1, 1), date(y, 12, 31))
-        if found(r"\bthis year\b"):
-            return rng(date(as_of.year, 1, 1), as_of)
-        if m := found(
-                rf"\b(?:on )?({_MONTH_RE})\.? (\d{{1,2}})(?:st|nd|rd|th)?(?:,? (\d{{4}}))?\b"):
-            month, day = _MONTHS[m.group(1)], int(m.group(2))
-            year = _year(int(m.group(3)) if m.group(3) else _year_for(month, as_of))
-            try:
-                d = date(year, month, day)
-                return named(d, d)
-            except ValueError:  # "June 31": read the month alone
-                pass
-        if (m := found(rf"\b(?:in )?({_MONTH_RE})\.?(?:,? (\d{{4}}))?\b")) and (
-                m.group(1) not in ("may", "mar") or m.group(2) or m.group().startswith("in ")):
-            month = _MONTHS[m.group(1)]
-            year = _year(int(m.group(2)) if m.group(2) else _year_for(month, as_of))
-            last = calendar.monthrange(year, month)[1]
-            return named(date(year, month, 1), date(year, month, last))
-        if m := found(r"\bin (\d{4})\b"):
-            y = _year(int(m.group(1)))
-            return named(date(y, 1, 1), date(y, 12, 31))
+        if (found := _relative_range(r)) is not None:
+            return found
+        if (found := _named_range(r)) is not None:
+            return found
     except _OutOfRange:
         return DateRange(None, None, latest, "latest" if latest else "",
-                         note=f"ignored {phrase!r}: dates run from {LIMITS}")
+                         note=f"ignored {r.phrase!r}: dates run from {LIMITS}")
     return DateRange(None, None, latest, "latest" if latest else "")
 
 
