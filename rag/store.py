@@ -61,45 +61,59 @@ class ChromaStore:
         url: str | None = None,
         read_only: bool = False,
     ):
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+        from chromadb.config import Settings as ChromaSettings  # imports chromadb itself
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         self.url, self.where = url, url or str(path)
         self.read_only = False
         self.snapshot: Path | None = None
         if not url and path is not None and (read_only or read_only_folder(path)):
-            # Chroma cannot open a folder it cannot write (read-only, or a full disk): serve a
-            # private copy of the vectors, in the temp folder
-            if not path.is_dir():
-                raise StoreError(f"There is no vector index at {path}, and none can be created "
-                                 "there: the folder cannot be written.")
-            self.read_only = True
-            try:
-                self.snapshot = Path(tempfile.mkdtemp(prefix="newsrag-readonly-"))
-                path = Path(shutil.copytree(path, self.snapshot / "chroma"))
-            except OSError as e:
-                self.close()
-                raise storage_error(f"Copying the vectors of {self.where} to the temp folder",
-                                    Path(tempfile.gettempdir()), e) from e
+            path = self._read_only_copy(path)
         with self._calling(f"open the collection {collection!r} in"):
-            if url:
-                parts = urlsplit(url if "://" in url else f"http://{url}")
-                self.client = chromadb.HttpClient(
-                    host=parts.hostname or "127.0.0.1",
-                    port=parts.port or 8000,
-                    ssl=parts.scheme == "https",
-                    settings=chroma_settings,
-                )
-            else:
-                assert path is not None
-                path.mkdir(parents=True, exist_ok=True)
-                self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+            self.client = self._client(url, path, chroma_settings)
             self.collection = self.client.get_or_create_collection(
                 name=collection,
                 metadata={"embedder": embedder_name, "dimension": dimension, "hnsw:space": "cosine"},
                 embedding_function=None,
             )
+        self._check_embedder(collection, embedder_name, dimension)
+        self.embedder_name = embedder_name
+        self.dimension = dimension
+
+    def _read_only_copy(self, path: Path) -> Path:
+        """Chroma cannot open a folder it cannot write (read-only, or a full disk): serve a
+        private copy of the vectors, in the temp folder."""
+        if not path.is_dir():
+            raise StoreError(f"There is no vector index at {path}, and none can be created "
+                             "there: the folder cannot be written.")
+        self.read_only = True
+        try:
+            self.snapshot = Path(tempfile.mkdtemp(prefix="newsrag-readonly-"))
+            return Path(shutil.copytree(path, self.snapshot / "chroma"))
+        except OSError as e:
+            self.close()
+            raise storage_error(f"Copying the vectors of {self.where} to the temp folder",
+                                Path(tempfile.gettempdir()), e) from e
+
+    @staticmethod
+    def _client(url: str | None, path: Path | None, chroma_settings: Any) -> Any:
+        """A client of the Chroma server at url, or of the embedded index in the folder path."""
+        import chromadb
+
+        if url:
+            parts = urlsplit(url if "://" in url else f"http://{url}")
+            return chromadb.HttpClient(
+                host=parts.hostname or "127.0.0.1",
+                port=parts.port or 8000,
+                ssl=parts.scheme == "https",
+                settings=chroma_settings,
+            )
+        assert path is not None
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+    def _check_embedder(self, collection: str, embedder_name: str, dimension: int) -> None:
+        """IndexMismatchError unless the collection was built by this embedder."""
         meta = self.collection.metadata or {}
         if meta.get("embedder") != embedder_name or int(meta.get("dimension", -1)) != dimension:
             raise IndexMismatchError(
@@ -107,8 +121,6 @@ class ChromaStore:
                 f"({meta.get('dimension')} dims), but {embedder_name!r} ({dimension} dims) is "
                 "configured. Use the same embedder, or another collection/data folder."
             )
-        self.embedder_name = embedder_name
-        self.dimension = dimension
 
     @contextmanager
     def _calling(self, action: str, writes: bool = False) -> Iterator[None]:
