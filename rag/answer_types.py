@@ -69,6 +69,10 @@ def _new(items, q: Question) -> list[str]:
 def quantity_wanted(q: Question) -> set[str]:
     """The units a quantity question expects ("what share" -> percent), empty when any."""
     low = q.text.lower()
+    if re.search(r"\bhow long (?:is|was|are|were|will (?:\w+\s){1,6}?be|would (?:\w+\s){1,6}?be)\b",
+                 low) and not re.search(r"\b(?:last|take|run|go on|stay|remain|wait|strike|"
+                                        r"closed|closure|shut|delay)\w*\b", low):
+        return {"km", "mile", "m"}  # "How long will the tunnel be?": a length, not a time
     for cue, units in _QUANT_UNITS.items():
         if re.search(rf"\b(how|what) {cue}\b", low) or (cue in ("cost", "price") and cue in low):
             return units

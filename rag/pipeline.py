@@ -5,7 +5,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from rag.dates import DateRange, parse_date, resolve
 from rag.errors import ConfigError, EmptyIndexError, InvalidQuestionError, UnknownSourceError
 from rag.filters import Filters
 from rag.index import Index
-from rag.question import NEXT
+from rag.question import NEXT, parts
 from rag.registry import Tools, make
 from rag.retrieve import Mode, Retriever, make_filters
 from rag.settings import Settings
@@ -98,18 +98,7 @@ class NewsRAG:
         history = [(str(u), str(a)) for u, a in (history or [])][-HISTORY_TURNS_READ:]
         self._check_sources(sources)
         query = standalone_query(question, history, self.answerer.complete)
-        dates = resolve(question, as_of_d)
-        # explicit filters win over dates read from the question
-        if since_d or until_d:
-            dates = DateRange(since_d, until_d, dates.latest, "filter")
-            filters = make_filters(sources, since_d, until_d)
-        else:
-            # dates read from the question are a preference, not a filter: the words may
-            # date the event rather than the article ("in June", "this week")
-            filters = make_filters(sources, None, None)
-        prefer = None
-        if dates.phrase not in ("", "filter", "latest") and (dates.since or dates.until):
-            prefer = make_filters(sources, dates.since, dates.until)
+        dates, filters, prefer = _dates_of(question, sources, since_d, until_d, as_of_d)
         return Query(question, tuple(history), query, dates, filters, prefer, as_of_d)
 
     def _check_sources(self, sources: Sequence[str] | None) -> None:
@@ -143,10 +132,31 @@ class NewsRAG:
         return self._retrieve(q, k=k, mode=mode, per_article_cap=per_article_cap).passages
 
     def _retrieve(self, q: Query, *, k=None, mode: Mode = "hybrid", per_article_cap=None):
-        return self.retriever.retrieve(
-            q.standalone, k=k or self.settings.top_k, filters=q.filters, dates=q.dates,
-            as_of=q.as_of, mode=mode,
-            per_article_cap=per_article_cap or self.settings.per_article_cap, prefer=q.prefer)
+        """The passages for the question; a question in two parts ("how long did the strike
+        last, and what does the ferry ticket cost?") retrieves for each part and takes their
+        passages in turn, so that each part finds the article that answers it."""
+        k = k or self.settings.top_k
+
+        def run(one: Query):
+            return self.retriever.retrieve(
+                one.standalone, k=k, filters=one.filters, dates=one.dates, as_of=one.as_of,
+                mode=mode, per_article_cap=per_article_cap or self.settings.per_article_cap,
+                prefer=one.prefer)
+
+        pieces = parts(q.standalone)
+        if len(pieces) < 2:
+            return run(q)
+        results = [run(_part(q, piece)) for piece in pieces]
+        merged: dict[str, Passage] = {}
+        for rank in range(k):
+            for r in results:
+                if rank < len(r.passages) and len(merged) < k:
+                    merged.setdefault(r.passages[rank].chunk.id, r.passages[rank])
+        timings: dict[str, float] = {}
+        for r in results:
+            for name, t in r.timings.items():
+                timings[name] = timings.get(name, 0.0) + t
+        return replace(results[0], passages=list(merged.values()), timings=timings)
 
     # --- answers -------------------------------------------------------------------------
     def ask(self, question: str, **kw: Any) -> Answer:
@@ -257,6 +267,29 @@ class NewsRAG:
                 continue
             sentences.append(s)
             yield {"event": "delta", "text": ("" if len(sentences) == 1 else " ") + render([s])}
+
+
+def _dates_of(question: str, sources, since: date | None, until: date | None,
+              as_of: date) -> tuple[DateRange, Filters, Filters | None]:
+    """The dates a question asks about, the filters it is held to, and the dates it prefers.
+    Explicit filters win over dates read from the question; those are a preference, not a
+    filter: the words may date the event rather than the article ("in June", "this week")."""
+    dates = resolve(question, as_of)
+    if since or until:
+        return (DateRange(since, until, dates.latest, "filter"),
+                make_filters(sources, since, until), None)
+    prefer = None
+    if dates.phrase not in ("", "latest") and (dates.since or dates.until):
+        prefer = make_filters(sources, dates.since, dates.until)
+    return dates, make_filters(sources, None, None), prefer
+
+
+def _part(q: Query, piece: str) -> Query:
+    """One part of a two-part question, with the dates of its own words."""
+    if q.dates.phrase == "filter":
+        return replace(q, standalone=piece)
+    dates, filters, prefer = _dates_of(piece, q.filters.sources, None, None, q.as_of)
+    return replace(q, standalone=piece, dates=dates, filters=filters, prefer=prefer)
 
 
 def _visible(text: str) -> str:

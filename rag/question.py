@@ -21,7 +21,8 @@ _RULES: list[tuple[str, re.Pattern]] = [
                             r"level|magnitude|population|temperature|height|speed|salary|fine|"
                             r"valuation|budget|margin|percentage|age|distance|weight|length|"
                             r"death toll|tally)\b|\bby how much\b|"
-                            r"\bhow much\b", re.IGNORECASE)),
+                            r"\bhow much\b|\bwhat (?:does|do|did|will|would) (?:[\w'’-]+ ){1,8}?"
+                            r"cost\b", re.IGNORECASE)),
     ("when", re.compile(r"\bwhen\b|\bwhat (?:year|day|date|time|month|week)\b|"
                         r"\bwhich (?:year|day|date|month)\b|\bwhat time\b", re.IGNORECASE)),
     ("where", re.compile(r"\bwhere\b|\bwhat (?:country|city|state|town|place|region|nation|"
@@ -87,6 +88,24 @@ def kind_of(text: str) -> tuple[str, re.Match | None]:
     return kind, m
 
 
+# "how long", "how much": the asking words, not what the question is about
+_CUE = re.compile(r"\bhow (much|many|long|far|old|big|large|high|tall|deep|fast|often|heavy)\b",
+                  re.IGNORECASE)
+
+
+def question_terms(text: str, kind: str) -> tuple[str, ...]:
+    """The question's content words, in order: without the words that only ask ("how *long*"),
+    with "last" when it is the verb asked about ("How long did the strike last?")."""
+    terms = list(dict.fromkeys(content_words(text)))
+    if kind == "quantity":
+        cues = {m.group(1).lower() for m in _CUE.finditer(text)}
+        rest = [t for t in terms if t not in cues]
+        terms = rest or terms
+    if re.search(r"\blast\s*\?\s*$", text, re.IGNORECASE) and "last" not in terms:
+        terms.append("last")
+    return tuple(terms)
+
+
 def analyse(text: str) -> Question:
     kind, m = kind_of(text)
     acronym = ""
@@ -97,7 +116,7 @@ def analyse(text: str) -> Question:
             f := _MEASURE.search(text)):
         focus = (f.group(f.lastindex or 1) or "").lower()
     return Question(
-        text=text, kind=kind, terms=tuple(dict.fromkeys(content_words(text))),
+        text=text, kind=kind, terms=question_terms(text, kind),
         story=bool(_STORY.search(text)) and kind in ("event", "other", "outcome", "which"),
         next=bool(NEXT.search(text)), focus=focus, acronym=acronym,
     )

@@ -48,6 +48,7 @@ class Candidate:
     published: str | None = None
     article: str = ""
     relevance: float = 0.0  # to the question's terms and meaning, before the answer's kind
+    headed: int = 0  # question terms held by the sentence or its article's headline
 
 
 def _score(relevance: float, kind: float, novelty: float) -> float:
@@ -190,8 +191,9 @@ class ExtractiveAnswerer:
         seen: set[str] = set()
         for n, p in enumerate(passages, start=1):
             text = p.chunk.text
-            title_stems = {stem(x) for x in words(p.chunk.title)}
-            title_lex = sum(v for k, v in stemmed.items() if k in title_stems) / total
+            title_stems = _stems(words(p.chunk.title))
+            in_title = {k for k in stemmed if _held(k, title_stems)}
+            title_lex = sum(stemmed[k] for k in in_title) / total
             dense = p.scores.get("dense") or 0.0
             in_dates = when is not None and _within(p.chunk.published, when)
             prev_lex = 0.0
@@ -220,7 +222,8 @@ class ExtractiveAnswerer:
                     rel += (W_LEAD if q.story else W_LEAD_ANY) * (1 - (p.chunk.start + a)
                                                                     / LEAD_CHARS)
                 out.append(Candidate(n, s, lex, _score(rel, kind, novelty), len(hits), kind,
-                                     novelty, p.chunk.published, p.chunk.article_id, rel))
+                                     novelty, p.chunk.published, p.chunk.article_id, rel,
+                                     len(in_title | set(hits))))
         out.sort(key=lambda c: -c.score)
         return out
 
@@ -259,7 +262,14 @@ class ExtractiveAnswerer:
             enough_terms = c.matched >= 2 or (c.lexical >= 0.4 and closeness >= 0.8)
             return c.lexical * closeness >= self.min_score and enough_terms
 
-        if not relevant(best) and not (best.kind >= 1.0 and any(
+        def headed(c: Candidate) -> bool:
+            """An answer of the asked kind under a headline that names what is asked about:
+            "The strike lasted 12 days." in "Mallowport dockers back new contract as port
+            reopens after strike", for "How long did the Mallowport dockers' strike last?"."""
+            return (c.kind >= 1.0 and c.matched >= 1 and c.headed >= 3
+                    and c.lexical * closeness >= self.min_score * 0.5)
+
+        if not relevant(best) and not headed(best) and not (best.kind >= 1.0 and any(
                 c.passage == best.passage and c is not best and relevant(c) for c in cands)):
             return False
         return self.missing_share(q, passages) <= MAX_MISSING
