@@ -15,7 +15,9 @@ _RULES: list[tuple[str, re.Pattern]] = [
                            r"\b[Ww]hat is (?:the )?(?P<acro2>[A-Z]{2,8}) short for\b")),
     ("quantity", re.compile(r"\bhow (?:much|many|long|far|old|big|large|high|tall|deep|fast|"
                             r"often|heavy)\b|\bwhat (?:share|percentage|percent|proportion|"
-                            r"fraction|number|amount|price|sum|figure|rate|level|age)\b|"
+                            r"fraction|number|amount|price|sum|figure|rate|level|age|raise|"
+                            r"pay rise|increase|rise|cut|fee|fare|wage|bonus|discount|fine|"
+                            r"penalty|tariff|reward|ransom|salary)\b|"
                             r"\bwhat (?:was|is|were|will be|will) the (?:[\w-]+ ){0,3}?"
                             r"(?:cost|price|total|number|toll|score|size|value|amount|share|rate|"
                             r"level|magnitude|population|temperature|height|speed|salary|fine|"
