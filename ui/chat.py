@@ -240,13 +240,8 @@ def _responder(rag: Any, limit: int, limiter: Any) -> Callable[..., Iterator[tup
         """Outputs: chat, pairs, turns (each answer's sources), sources panel, box, status,
         pinned as-of (a demo question's own day, used once)."""
         question = (message or "").strip()
-        if not question:
-            yield (messages, pairs, turns, gr.update(), message,
-                   "Type a question first: the box is empty.", "")
-            return
-        if len(question) > limit:
-            yield (_too_long(question, limit, messages), pairs, turns, gr.update(), message,
-                   f"The question is {len(question):,} characters; the limit is {limit:,}.", "")
+        if (refused := _refusal(question, limit, message, messages, pairs, turns)) is not None:
+            yield refused
             return
         messages = messages + [{"role": "user", "content": md_escape(question)},
                                {"role": "assistant", "content": "_Searching the news…_"}]
@@ -258,34 +253,58 @@ def _responder(rag: Any, limit: int, limiter: Any) -> Callable[..., Iterator[tup
         yield messages, pairs, turns, gr.update(), "", "", pinned
         day = ((as_of or "").strip() or (pinned or "").strip()
                or _page_as_of(request) or None)  # the box, a demo question, the page, or today
-        turn = len(turns) + 1  # which answer the cards belong to
-        answer = None
-        try:
-            events = rag.ask_stream(
-                question, history=[tuple(p) for p in pairs][-HISTORY_TURNS_ACCEPTED:],
-                sources=outlets or None, since=(since or "").strip() or None,
-                until=(until or "").strip() or None, as_of=day)
-            for text, answer in _texts(events):
-                if text is not None:
-                    messages[-1]["content"] = md_escape(text)
-                    yield messages, pairs, turns, gr.update(), "", "", ""
-        except NewsragError as e:
-            messages[-1]["content"] = "**Cannot answer:** " + md_escape(str(e))
-            yield messages, pairs, turns, gr.update(), "", "", ""
-            return
-        except Exception:  # say so in the chat rather than leave "Searching" up
-            log.exception("answering failed")
-            messages[-1]["content"] = "**Something went wrong while answering.** Try again."
-            yield messages, pairs, turns, gr.update(), "", "", ""
-            return
-        if answer is None:
-            return
-        messages[-1]["content"] = answer_markdown(answer, turn)
-        turns = turns + [turn_html(turn, question, answer)]
-        yield (messages, pairs + [[question, answer["answer"]]], turns, sources_html(turns), "",
-               "", "")
+        yield from _answered(rag, question, messages, pairs, turns, outlets, since, until, day)
 
     return respond
+
+
+def _refusal(question: str, limit: int, message: str, messages: list, pairs: list,
+             turns: list) -> tuple | None:
+    """The chat's outputs refusing an empty or too long question; None for one to answer."""
+    import gradio as gr
+
+    if not question:
+        return (messages, pairs, turns, gr.update(), message,
+                "Type a question first: the box is empty.", "")
+    if len(question) > limit:
+        return (_too_long(question, limit, messages), pairs, turns, gr.update(), message,
+                f"The question is {len(question):,} characters; the limit is {limit:,}.", "")
+    return None
+
+
+def _answered(rag: Any, question: str, messages: list, pairs: list, turns: list,
+              outlets: list | None, since: str, until: str,
+              day: str | None) -> Iterator[tuple]:
+    """The chat's outputs while the answer streams into the last message, then with its
+    sources; a failure is said in the chat."""
+    import gradio as gr
+
+    turn = len(turns) + 1  # which answer the cards belong to
+    answer = None
+    try:
+        events = rag.ask_stream(
+            question, history=[tuple(p) for p in pairs][-HISTORY_TURNS_ACCEPTED:],
+            sources=outlets or None, since=(since or "").strip() or None,
+            until=(until or "").strip() or None, as_of=day)
+        for text, answer in _texts(events):
+            if text is not None:
+                messages[-1]["content"] = md_escape(text)
+                yield messages, pairs, turns, gr.update(), "", "", ""
+    except NewsragError as e:
+        messages[-1]["content"] = "**Cannot answer:** " + md_escape(str(e))
+        yield messages, pairs, turns, gr.update(), "", "", ""
+        return
+    except Exception:  # say so in the chat rather than leave "Searching" up
+        log.exception("answering failed")
+        messages[-1]["content"] = "**Something went wrong while answering.** Try again."
+        yield messages, pairs, turns, gr.update(), "", "", ""
+        return
+    if answer is None:
+        return
+    messages[-1]["content"] = answer_markdown(answer, turn)
+    turns = turns + [turn_html(turn, question, answer)]
+    yield (messages, pairs + [[question, answer["answer"]]], turns, sources_html(turns), "",
+           "", "")
 
 
 def _too_long(question: str, limit: int, messages: list) -> list:
@@ -332,32 +351,11 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
     with gr.Blocks(title="newsrag: ask the news") as blocks:
         gr.Markdown("## Ask the news")
         header = gr.Markdown(stats_line(stats), elem_id="nr-stats")
-        chatbot = gr.Chatbot(
-            label="Answers", elem_id="nr-chat", height=380, sanitize_html=True,
-            render_markdown=True, latex_delimiters=[], allow_tags=False, feedback_options=None,
-            buttons=["copy", "copy_all"],
-            placeholder="Ask a question about the indexed news. Follow-up questions keep the "
-                        "conversation.")
-        with gr.Row():
-            # no max_length: the browser would cut a long paste silently; respond() refuses it
-            box = gr.Textbox(show_label=False, scale=5, elem_id="nr-question", autofocus=True,
-                             placeholder=f"e.g. Who mediated the transit strike? (up to {limit:,} "
-                                         "characters)")
-            ask = gr.Button("Ask", variant="primary", scale=1, elem_id="nr-ask")
-            clear = gr.Button("New conversation", scale=1, elem_id="nr-clear")
+        chatbot = _chatbot()
+        box, ask, clear = _question_row(limit)
         status = gr.Markdown("", elem_id="nr-status")
-        with gr.Accordion("Filters", open=False), gr.Row():
-            outlets = gr.Dropdown(choices=list(stats.get("sources", {})), multiselect=True,
-                                  label="Outlets", info="none selected = all outlets")
-            since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD")
-            until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD")
-            as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (default: today)",
-                               info="'last week' and 'latest' are read against this day")
-        demo = None
-        if examples:
-            demo = gr.Dataset(components=["textbox"], samples=[[q] for q, _ in examples],
-                              type="index", elem_id="nr-demo", samples_per_page=len(examples),
-                              label=f"Demo questions: click one to ask it (as of {examples[0][1]})")
+        outlets, since, until, as_of = _filters(stats)
+        demo = _demo_questions(examples)
         gr.Markdown("### Sources")
         cards = gr.HTML(HINT, elem_id="nr-sources", js_on_load=None)
         pairs, turns, pinned = gr.State([]), gr.State([]), gr.State("")
@@ -373,6 +371,57 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
                       [pairs, turns, cards], api_visibility="private")
         blocks.load(refresh, None, [header, outlets], api_visibility="private")
     return blocks
+
+
+def _chatbot() -> "gr.Chatbot":
+    """The conversation: Markdown without LaTeX or HTML tags, and copy buttons."""
+    import gradio as gr
+
+    return gr.Chatbot(
+        label="Answers", elem_id="nr-chat", height=380, sanitize_html=True,
+        render_markdown=True, latex_delimiters=[], allow_tags=False, feedback_options=None,
+        buttons=["copy", "copy_all"],
+        placeholder="Ask a question about the indexed news. Follow-up questions keep the "
+                    "conversation.")
+
+
+def _question_row(limit: int) -> tuple["gr.Textbox", "gr.Button", "gr.Button"]:
+    """The question box, its Ask button and the New conversation button, in one row."""
+    import gradio as gr
+
+    with gr.Row():
+        # no max_length: the browser would cut a long paste silently; respond() refuses it
+        box = gr.Textbox(show_label=False, scale=5, elem_id="nr-question", autofocus=True,
+                         placeholder=f"e.g. Who mediated the transit strike? (up to {limit:,} "
+                                     "characters)")
+        ask = gr.Button("Ask", variant="primary", scale=1, elem_id="nr-ask")
+        clear = gr.Button("New conversation", scale=1, elem_id="nr-clear")
+    return box, ask, clear
+
+
+def _filters(stats: dict) -> tuple["gr.Dropdown", "gr.Textbox", "gr.Textbox", "gr.Textbox"]:
+    """The Filters accordion: outlets, published since and until, and the as-of day."""
+    import gradio as gr
+
+    with gr.Accordion("Filters", open=False), gr.Row():
+        outlets = gr.Dropdown(choices=list(stats.get("sources", {})), multiselect=True,
+                              label="Outlets", info="none selected = all outlets")
+        since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD")
+        until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD")
+        as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (default: today)",
+                           info="'last week' and 'latest' are read against this day")
+    return outlets, since, until, as_of
+
+
+def _demo_questions(examples: list[list[str]]) -> "gr.Dataset | None":
+    """The demo questions to click, if there are any."""
+    import gradio as gr
+
+    if not examples:
+        return None
+    return gr.Dataset(components=["textbox"], samples=[[q] for q, _ in examples],
+                      type="index", elem_id="nr-demo", samples_per_page=len(examples),
+                      label=f"Demo questions: click one to ask it (as of {examples[0][1]})")
 
 
 def _page_as_of(request: Any) -> str:
