@@ -107,7 +107,9 @@ def answer_strength(q: Question, sentence: str) -> float:
         found = _new(dates(sentence), q)
         times = [m.group().lower() for m in _TIME.finditer(sentence)]
         times = [t for t in times if t not in q.text.lower()]
-        return 1.0 if found or times else 0.0
+        if not (found or times):
+            return 0.0
+        return 1.0 if _dated_near_terms(q, sentence) else 0.8
     if kind == "who":
         found = _new(_lead_name(sentence) + names(sentence), q)
         return 1.0 if len(found) >= 2 else 0.6 if found else 0.0
@@ -133,6 +135,29 @@ def answer_strength(q: Question, sentence: str) -> float:
                                                                  w)], q)
         return 1.0 if found or quoted or codes else 0.2
     return 0.5  # event / other: any informative sentence
+
+
+_DATE_WORDS = ("january", "february", "march", "april", "june", "july", "august", "september",
+               "october", "november", "december", "monday", "tuesday", "wednesday", "thursday",
+               "friday", "saturday", "sunday", "noon", "midnight",
+               r"\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am|pm)", r"(?:19|20)\d{2}")
+_DATE_WORD = re.compile(rf"\b(?:{'|'.join(_DATE_WORDS)})\b", re.IGNORECASE)
+
+
+def _dated_near_terms(q: Question, sentence: str, reach: int = 60) -> bool:
+    """A date or time within a few words after one of the question's terms: "will reopen at
+    6 a.m. on Saturday, December 5" for "When will the bridge reopen?", where "closed since
+    June 29 ... will reopen weeks ahead of schedule" dates something else."""
+    low = sentence.lower()
+    verb = re.search(r"\bwhen (?:will|did|does|do|is|was|are|were|has|have|would|could|can)\b"
+                     r".*\b([a-z]{3,})\s*\?\s*$", q.text, re.IGNORECASE)
+    # "When will the bridge reopen?": the date of the reopening, not of some other thing
+    stems = {stem(verb.group(1).lower())} if verb and verb.group(1).lower() in q.terms else {
+        stem(t) for t in q.terms}
+    for m in re.finditer(r"[a-z][\w'’-]*", low):
+        if stem(m.group()) in stems and _DATE_WORD.search(low[m.end(): m.end() + reach]):
+            return True
+    return False
 
 
 def expansion(acronym: str, sentence: str) -> str:

@@ -66,7 +66,6 @@ def test_the_asking_words_are_not_terms_and_an_asked_verb_is():
 # the answer or the passages but another sentence leads. Strict: fixing one shows here.
 KNOWN_LEAD_MISSES = {
     "Who is the new president of the Port Safety League?",
-    "When will the Mill Race Bridge in Alderford reopen?",
 }
 
 
