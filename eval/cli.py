@@ -124,11 +124,7 @@ def evaluate(
     """
     from rag.pipeline import NewsRAG
 
-    if mode not in MODES:
-        raise DatasetError(f"Unknown retrieval mode {mode!r}. Valid modes are: {list(MODES)}")
-    if dataset.corpus is None:
-        raise DatasetError(f"The {dataset.name} dataset has no corpus: pass --corpus. "
-                           + dataset.notes)
+    _check_run(dataset, mode)
     settings = settings.replace(answerer=answerer)
     t0 = time.perf_counter()
     index, ingest_report = open_eval_index(dataset.corpus, settings, _ingest_bar(progress))
@@ -145,34 +141,15 @@ def evaluate(
         for q in bar:
             rows.append(evaluate_question(q, rag, index.catalog, mode=mode, judge=judge,
                                           answers=answers, transform_answer=transform_answer))
-        check = {}
-        if answers and judge is not None:
-            pairs = build_check_set(index.catalog, questions,
-                                    lambda q: gold_doc_units(index.catalog, q), seed=seed)
-            check = check_judge(judge, pairs)
+        check = _judge_check(judge, index.catalog, questions, seed) if answers else {}
         run = {
             "version": 1,
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "dataset": {"name": dataset.name, "corpus": str(dataset.corpus),
                         "questions": len(questions), "notes": dataset.notes},
-            "settings": {
-                **{n: getattr(index.settings, n) for n in INDEX_SETTINGS},
-                "retrieval": mode, "k": K,
-                "answer_retrieval": (mode if _ask_takes_mode(rag) else "hybrid") if answers
-                else None,
-                "answerer": answerer if answers else None,
-                "judge": getattr(judge, "name", judge_name) if answers else None,
-                "judge_threshold": getattr(judge, "threshold", None),
-                "top_k": settings.top_k, "candidates": settings.candidates,
-                "per_article_cap": settings.per_article_cap,
-                "reranker_model": settings.reranker_model,
-                "support_threshold": settings.support_threshold,
-            },
-            "index": {
-                "key": index_key(dataset.corpus, settings), "dir": str(index.settings.data_dir),
-                **index.catalog.counts(), "build_seconds": round(build_seconds, 1),
-                "reused": ingest_report.ingested + ingest_report.updated == 0,
-            },
+            "settings": _run_settings(settings, index, rag, mode=mode, answers=answers,
+                                      answerer=answerer, judge=judge, judge_name=judge_name),
+            "index": _index_facts(dataset, settings, index, ingest_report, build_seconds),
             "metrics": summarize(rows, check),
             "rows": rows,
         }
@@ -183,6 +160,52 @@ def evaluate(
         return run
     finally:
         index.close()
+
+
+def _check_run(dataset: Dataset, mode: str) -> None:
+    """DatasetError for an unknown retrieval mode or a dataset without a corpus."""
+    if mode not in MODES:
+        raise DatasetError(f"Unknown retrieval mode {mode!r}. Valid modes are: {list(MODES)}")
+    if dataset.corpus is None:
+        raise DatasetError(f"The {dataset.name} dataset has no corpus: pass --corpus. "
+                           + dataset.notes)
+
+
+def _judge_check(judge: Any, catalog: Any, questions: Sequence[EvalQuestion],
+                 seed: int) -> dict:
+    """The judge's own check on pairs built from the gold documents ({} without a judge)."""
+    if judge is None:
+        return {}
+    pairs = build_check_set(catalog, questions, lambda q: gold_doc_units(catalog, q), seed=seed)
+    return check_judge(judge, pairs)
+
+
+def _run_settings(settings: Settings, index: Any, rag: Any, *, mode: str, answers: bool,
+                  answerer: str, judge: Any, judge_name: str) -> dict[str, Any]:
+    """The run's "settings": the index's own, and the retrieval's, answerer's and judge's."""
+    return {
+        **{n: getattr(index.settings, n) for n in INDEX_SETTINGS},
+        "retrieval": mode, "k": K,
+        "answer_retrieval": (mode if _ask_takes_mode(rag) else "hybrid") if answers
+        else None,
+        "answerer": answerer if answers else None,
+        "judge": getattr(judge, "name", judge_name) if answers else None,
+        "judge_threshold": getattr(judge, "threshold", None),
+        "top_k": settings.top_k, "candidates": settings.candidates,
+        "per_article_cap": settings.per_article_cap,
+        "reranker_model": settings.reranker_model,
+        "support_threshold": settings.support_threshold,
+    }
+
+
+def _index_facts(dataset: Dataset, settings: Settings, index: Any, ingest_report: Any,
+                 build_seconds: float) -> dict[str, Any]:
+    """The run's "index": its key and folder, its counts, and how long it took to build."""
+    return {
+        "key": index_key(dataset.corpus, settings), "dir": str(index.settings.data_dir),
+        **index.catalog.counts(), "build_seconds": round(build_seconds, 1),
+        "reused": ingest_report.ingested + ingest_report.updated == 0,
+    }
 
 
 def evaluate_question(q: EvalQuestion, rag, catalog, *, mode: str, judge, answers: bool,

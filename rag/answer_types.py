@@ -141,7 +141,7 @@ _DATE_WORDS = ("january", "february", "march", "april", "june", "july", "august"
                "october", "november", "december", "monday", "tuesday", "wednesday", "thursday",
                "friday", "saturday", "sunday", "noon", "midnight",
                r"\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am|pm)", r"(?:19|20)\d{2}")
-_DATE_WORD = re.compile(rf"\b(?:{'|'.join(_DATE_WORDS)})\b", re.IGNORECASE)
+_DATE_WORD = re.compile(rf"\b(?:{'|'.join(_DATE_WORDS)})(?!\w)", re.IGNORECASE)
 
 
 def _dated_near_terms(q: Question, sentence: str, reach: int = 60) -> bool:
