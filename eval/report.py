@@ -43,7 +43,31 @@ def _cell(text: str, n: int = 90) -> str:
 
 
 def render_markdown(run: dict[str, Any], chart: str | None = None) -> str:
-    m, ds, idx = run["metrics"], run["dataset"], run["index"]
+    m = run["metrics"]
+    lines = _heading(run, chart)
+    lines += ["", "## Settings", ""]
+    lines += _table(["setting", "value"], [[k, v] for k, v in run["settings"].items()])
+    lines += _retrieval(m)
+    if "answers" in m:
+        lines += _answers(m["answers"])
+    if "multiple_choice" in m:
+        c = m["multiple_choice"]
+        lines += ["", ("Multiple choice: the answer supports the gold choice for "
+                  f"{_f(c['choice_supported'])} of {c['questions']} questions "
+                  f"(no choice supported: {_f(c['no_choice'])}).")]
+    if m.get("grounding"):
+        lines += _grounding(m["grounding"], run["settings"])
+    if m.get("judge_check"):
+        lines += _judge_check(m["judge_check"])
+    lines += _timing(m.get("timing", {}))
+    lines += _failures(run.get("failures", []))
+    lines += _rows(run["rows"])
+    return "\n".join(lines) + "\n"
+
+
+def _heading(run: dict[str, Any], chart: str | None) -> list[str]:
+    """The title, the corpus and index in one paragraph, the dataset's note and the chart."""
+    ds, idx = run["dataset"], run["index"]
     lines = [f"# Evaluation: {ds['name']} ({ds['questions']} questions)", ""]
     lines += [(f"Run {run['created']}. Corpus `{ds['corpus']}`: {idx['articles']} articles, "
               f"{idx['chunks']} chunks, {idx['duplicates']} duplicates stored once; index "
@@ -53,10 +77,12 @@ def render_markdown(run: dict[str, Any], chart: str | None = None) -> str:
         lines += ["", f"Note: {ds['notes']}"]
     if chart:
         lines += ["", f"![recall@k and grounding]({chart})"]
-    lines += ["", "## Settings", ""]
-    lines += _table(["setting", "value"], [[k, v] for k, v in run["settings"].items()])
-    lines += ["", "## Retrieval", "",
-              ("Binary relevance; document ranks are each article's first passage "
+    return lines
+
+
+def _retrieval(m: dict[str, Any]) -> list[str]:
+    lines = ["", "## Retrieval", "",
+             ("Binary relevance; document ranks are each article's first passage "
               "(see docs/eval/README.md)."), ""]
     rows = []
     for level in ("doc", "passage"):
@@ -65,59 +91,59 @@ def render_markdown(run: dict[str, Any], chart: str | None = None) -> str:
             rows.append([level, r["questions"]] + [r[k] for k in RETRIEVAL_KEYS])
     lines += _table(["level", "questions", "R@1", "R@5", "R@10", "MRR@10", "MAP@10",
                      "nDCG@10"], rows) if rows else ["No question has gold documents or facts."]
-    if "answers" in m:
-        a = m["answers"]
-        lines += ["", "## Answers", ""]
-        lines += _table(["questions", "exact match", "contains gold", "token F1", "abstained",
-                         "errors", "answers with an attached sentence"],
-                        [[a["questions"], a["exact_match"], a["contains_gold"], a["token_f1"],
-                          a["abstention_rate"], a.get("errors", 0),
-                          a.get("attached_answers")]])
-    if "multiple_choice" in m:
-        c = m["multiple_choice"]
-        lines += ["", ("Multiple choice: the answer supports the gold choice for "
-                  f"{_f(c['choice_supported'])} of {c['questions']} questions "
-                  f"(no choice supported: {_f(c['no_choice'])}).")]
-    if m.get("grounding"):
-        g = m["grounding"]
-        s = run["settings"]
-        lines += ["", "## Grounding", "",
-                  (f"Judge `{s['judge']}` (threshold {_f(s['judge_threshold'])}); ALCE citation "
-                  "recall and precision, macro-averaged over answered questions."), ""]
-        lines += _table(
-            ["answers", "sentences", "cited", "citation recall", "citation precision",
-             "unsupported"],
-            [[g["answers"], g["sentences"], g["cited_share"], g["citation_recall"],
-              g["citation_precision"], g["unsupported_share"]]])
-        lines += ["", (f"Sentences: {g['supported_sentences']} supported, "
-                  f"{g['cited_unsupported_sentences']} cited but unsupported, "
-                  f"{g['uncited_sentences']} uncited.")]
-    if m.get("judge_check"):
-        j = m["judge_check"]
-        lines += ["", "## Judge check", "",
-                  ("Each gold evidence sentence against the best-matching passage of its own gold "
-                  "article (supported) and a passage of an unrelated article (not supported)."), ""]
-        lines += _table(["judge", "pairs", "accuracy", "precision", "recall"],
-                        [[j.get("judge"), j["pairs"], j["accuracy"], j["precision"], j["recall"]]])
-        if j.get("hard"):
-            h = j["hard"]
-            kinds = list(h["by_kind"])
-            lines += ["", ("Hard negatives: each true claim with one fact changed (a number, a "
-                           "date, a name, a negation added or removed, two names swapped), "
-                           "against its own passage; accuracy is the share judged unsupported. "
-                           f"Recall on the true claims: {_f(j.get('true_recall'))}."), ""]
-            lines += _table(["judge", "hard pairs", "accuracy"] + kinds,
-                            [[j.get("judge"), h["pairs"], h["accuracy"]]
-                             + [f"{_f(h['by_kind'][k]['accuracy'])} ({h['by_kind'][k]['pairs']})"
-                                for k in kinds]])
-    t = m.get("timing", {})
-    lines += ["", "## Timing", "",
-              (f"Retrieval median {_f(t.get('retrieve_ms_median'), 1)} ms (p95 "
-              f"{_f(t.get('retrieve_ms_p95'), 1)}); answer median "
-              f"{_f(t.get('ask_ms_median'), 1)} ms (p95 {_f(t.get('ask_ms_p95'), 1)}).")]
-    lines += _failures(run.get("failures", []))
-    lines += _rows(run["rows"])
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _answers(a: dict[str, Any]) -> list[str]:
+    lines = ["", "## Answers", ""]
+    lines += _table(["questions", "exact match", "contains gold", "token F1", "abstained",
+                     "errors", "answers with an attached sentence"],
+                    [[a["questions"], a["exact_match"], a["contains_gold"], a["token_f1"],
+                      a["abstention_rate"], a.get("errors", 0),
+                      a.get("attached_answers")]])
+    return lines
+
+
+def _grounding(g: dict[str, Any], s: dict[str, Any]) -> list[str]:
+    lines = ["", "## Grounding", "",
+             (f"Judge `{s['judge']}` (threshold {_f(s['judge_threshold'])}); ALCE citation "
+              "recall and precision, macro-averaged over answered questions."), ""]
+    lines += _table(
+        ["answers", "sentences", "cited", "citation recall", "citation precision",
+         "unsupported"],
+        [[g["answers"], g["sentences"], g["cited_share"], g["citation_recall"],
+          g["citation_precision"], g["unsupported_share"]]])
+    lines += ["", (f"Sentences: {g['supported_sentences']} supported, "
+              f"{g['cited_unsupported_sentences']} cited but unsupported, "
+              f"{g['uncited_sentences']} uncited.")]
+    return lines
+
+
+def _judge_check(j: dict[str, Any]) -> list[str]:
+    lines = ["", "## Judge check", "",
+             ("Each gold evidence sentence against the best-matching passage of its own gold "
+              "article (supported) and a passage of an unrelated article (not supported)."), ""]
+    lines += _table(["judge", "pairs", "accuracy", "precision", "recall"],
+                    [[j.get("judge"), j["pairs"], j["accuracy"], j["precision"], j["recall"]]])
+    if j.get("hard"):
+        h = j["hard"]
+        kinds = list(h["by_kind"])
+        lines += ["", ("Hard negatives: each true claim with one fact changed (a number, a "
+                       "date, a name, a negation added or removed, two names swapped), "
+                       "against its own passage; accuracy is the share judged unsupported. "
+                       f"Recall on the true claims: {_f(j.get('true_recall'))}."), ""]
+        lines += _table(["judge", "hard pairs", "accuracy"] + kinds,
+                        [[j.get("judge"), h["pairs"], h["accuracy"]]
+                         + [f"{_f(h['by_kind'][k]['accuracy'])} ({h['by_kind'][k]['pairs']})"
+                            for k in kinds]])
+    return lines
+
+
+def _timing(t: dict[str, Any]) -> list[str]:
+    return ["", "## Timing", "",
+            (f"Retrieval median {_f(t.get('retrieve_ms_median'), 1)} ms (p95 "
+             f"{_f(t.get('retrieve_ms_p95'), 1)}); answer median "
+             f"{_f(t.get('ask_ms_median'), 1)} ms (p95 {_f(t.get('ask_ms_p95'), 1)}).")]
 
 
 def _failures(failures: list[dict]) -> list[str]:
