@@ -658,6 +658,25 @@ def record(section: str, data: dict[str, Any], out: Path = OUT) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(REPO))
+    rng = random.Random(args.seed)
+    work = args.work or Path(tempfile.mkdtemp(prefix="newsrag-faults-"))
+    if args.disk:
+        return _disk_main(args, work)
+    rows = _crash_trials(args, work, rng)
+    print_table(rows)
+    report = summarize(rows, args)
+    record(f"crash_{args.mode}", report, args.out)
+    print(f"{report['equal_to_clean_build']}/{report['trials']} trials equal to a clean build "
+          f"({report['kills']} kills, {report['kills_mid_batch']} with a batch half-written); "
+          f"written to {args.out}")
+    return 0 if report["equal_to_clean_build"] == report["trials"] else 1
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness.faults", description=__doc__.split("\n")[0])
     p.add_argument("--trials", type=int, default=24)
     p.add_argument("--mode", choices=("embedded", "server", "postgres"), default="embedded",
@@ -675,24 +694,27 @@ def main(argv: list[str] | None = None) -> int:
                    help="with --disk: the free space left before the ingest, in KiB")
     p.add_argument("--no-read-only", dest="read_only", action="store_false",
                    help="with --disk: only the full-disk trials")
-    args = p.parse_args(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(REPO))
-    rng = random.Random(args.seed)
-    work = args.work or Path(tempfile.mkdtemp(prefix="newsrag-faults-"))
-    if args.disk:
-        try:
-            levels = [int(x) * 1024 for x in args.free_kib.split(",")]
-            report = disk_trials(work, levels, args.batch_chunks, args.read_only)
-        finally:
-            if args.work is None:
-                shutil.rmtree(work, ignore_errors=True)
-        record("disk", report, args.out)
-        ok = all(r["clear_error"] and r["old_index_served"] and r["equal_to_clean_build"]
-                 for r in report["disk_full"]) and (
-            report["read_only"] is None or report["read_only"]["clear_error"])
-        return 0 if ok else 1
+    return p
+
+
+def _disk_main(args: argparse.Namespace, work: Path) -> int:
+    """--disk: the full-disk and read-only trials, recorded; 0 if every one failed clearly."""
+    try:
+        levels = [int(x) * 1024 for x in args.free_kib.split(",")]
+        report = disk_trials(work, levels, args.batch_chunks, args.read_only)
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    record("disk", report, args.out)
+    ok = all(r["clear_error"] and r["old_index_served"] and r["equal_to_clean_build"]
+             for r in report["disk_full"]) and (
+        report["read_only"] is None or report["read_only"]["clear_error"])
+    return 0 if ok else 1
+
+
+def _crash_trials(args: argparse.Namespace, work: Path, rng: random.Random) -> list[dict]:
+    """The kill -9 trials, round the scenarios, with the servers the mode needs (stopped,
+    and the scratch folder removed, at the end)."""
     server = postgres = None
     try:
         url = None
@@ -717,6 +739,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"trial {i + 1}/{args.trials} {row['scenario']}: killed at {k}; rolled back "
                   f"{row['rolled_back']}; equal to a clean build: {row['equal_to_clean_build']}",
                   flush=True)
+        return rows
     finally:
         if server is not None:
             server.stop()
@@ -725,13 +748,6 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(postgres.folder, ignore_errors=True)
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    print_table(rows)
-    report = summarize(rows, args)
-    record(f"crash_{args.mode}", report, args.out)
-    print(f"{report['equal_to_clean_build']}/{report['trials']} trials equal to a clean build "
-          f"({report['kills']} kills, {report['kills_mid_batch']} with a batch half-written); "
-          f"written to {args.out}")
-    return 0 if report["equal_to_clean_build"] == report["trials"] else 1
 
 
 if __name__ == "__main__":
