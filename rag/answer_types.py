@@ -112,7 +112,12 @@ def answer_strength(q: Question, sentence: str) -> float:
         return 1.0 if _dated_near_terms(q, sentence) else 0.8
     if kind == "who":
         found = _new(_lead_name(sentence) + names(sentence), q)
-        return 1.0 if len(found) >= 2 else 0.6 if found else 0.0
+        if not found:
+            return 0.0
+        if len(found) >= 2:
+            # a person's name, when the question asks for one, beats names of bodies and places
+            return 1.0 if not _asks_person(q) or _new_person(q, sentence) else 0.8
+        return 0.6
     if kind == "where":
         if _ASKS_COUNTRY.search(q.text):  # the answer is a country the question does not name
             asked = q.text.lower()
@@ -157,6 +162,39 @@ def _dated_near_terms(q: Question, sentence: str, reach: int = 60) -> bool:
     for m in re.finditer(r"[a-z][\w'’-]*", low):
         if stem(m.group()) in stems and _DATE_WORD.search(low[m.end(): m.end() + reach]):
             return True
+    return False
+
+
+_PERSON = re.compile(r"\b([A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-z][\w'’\-]+)\b")
+_BODY_WORDS = frozenset((
+    "league", "union", "authority", "association", "company", "council", "ministry",
+    "department", "bay", "island", "port", "city", "county", "court", "party", "bank", "group",
+    "committee", "commission", "agency", "service", "services", "university", "school", "street",
+    "road", "river", "valley", "bridge", "house", "office", "board", "trust", "fund", "club",
+    "corporation", "inc", "ltd", "news", "times", "post", "airport", "station", "hall",
+    "terminals", "ferries", "transit", "workers", "national", "united", "states", "kingdom",
+    "north", "south", "east", "west", "new", "saint", "st", "lake", "mount", "cape"))
+
+
+def _asks_person(q: Question) -> bool:
+    """"Who ...?" and "whom"/"whose" ask for a person unless the question names a body:
+    "Which company ...", "Who makes ..." may be answered by an organisation."""
+    low = q.text.lower()
+    return bool(re.search(r"\bwho(?:m|se)?\b|\bwhich (?:person|man|woman|official|politician|"
+                          r"player|leader|minister|executive|actor|singer|star)\b", low))
+
+
+def _new_person(q: Question, sentence: str) -> bool:
+    """The sentence names a person (two capitalised words, none a word of a body or place)
+    the question does not."""
+    asked = q.text.lower()
+    for m in _PERSON.finditer(sentence):
+        parts = [w.lower() for w in re.findall(r"[A-Za-z]+", m.group(1))]
+        if any(w in _BODY_WORDS or w in STOPWORDS for w in parts):
+            continue
+        if parts[0].capitalize() in _NOT_FIRST_NAMES or all(w in asked for w in parts):
+            continue
+        return True
     return False
 
 
