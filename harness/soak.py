@@ -245,39 +245,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         subprocess.run(base + ["ingest", "--no-progress", "--data-dir", str(data_dir),
                                *chroma_flags, str(DEMO)], env=env, cwd=REPO, check=True,
                        stdout=subprocess.DEVNULL)
-        servers, urls = [], []
-        for _ in range(args.workers if args.mode == "server" else 1):
-            port = free_port()
-            if args.mode == "server":  # `newsrag serve` workers sharing Chroma and the catalog
-                cmd = base + ["serve", "--data-dir", str(data_dir), "--port", str(port),
-                              *chroma_flags]
-            else:
-                cmd = [sys.executable, "-m", "harness.soak", "--child", "--data-dir", str(data_dir),
-                       "--port", str(port), "--writes", str(writes), "--per-round",
-                       str(args.per_round), "--ingest-seconds", str(args.ingest_seconds)]
-            servers.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL))
-            urls.append(f"http://127.0.0.1:{port}")
+        servers, urls = _start_servers(args, base, data_dir, writes, chroma_flags, env)
         procs += servers
         health = [wait_ready(u, p) for u, p in zip(urls, servers, strict=True)][-1]
         checker = Checker(data_dir / "catalog.sqlite3")
         start_counts = checker.counts()
         stop_writing = threading.Event()
-
-        def writer() -> None:  # server mode: `newsrag ingest` processes, one after another
-            n, t0 = 0, time.monotonic()
-            while not stop_writing.is_set() and time.monotonic() - t0 < args.ingest_seconds:
-                write_round(writes, n, args.per_round)
-                done = subprocess.run(
-                    base + ["ingest", "--no-progress", "--data-dir", str(data_dir),
-                            *chroma_flags, str(writes)],
-                    env=env_for(NEWSRAG_INGEST_BATCH_CHUNKS="16"), cwd=REPO, check=False,
-                    capture_output=True, text=True)
-                ingests["runs"] += 1
-                ingests["failed"] += done.returncode != 0
-                n += 1
-
-        writing = threading.Thread(target=writer, daemon=True)
+        writing = threading.Thread(target=_ingest_rounds, daemon=True, args=(
+            args, base, data_dir, writes, chroma_flags, ingests, stop_writing))
         if args.mode == "server":
             writing.start()
         print(f"{', '.join(urls)}: {health['articles']} articles; {args.clients} clients for "
@@ -294,17 +269,61 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         end_counts = checker.counts()
         final = final_check(data_dir, chroma_flags[1] if chroma_flags else None)
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        _stop_all(procs)
         shutil.rmtree(work, ignore_errors=True)
     report = summarize(rows, rss, elapsed, args, start_counts, end_counts, ingests)
     report["index_check_after"] = final
     return report
+
+
+def _start_servers(args: argparse.Namespace, base: list[str], data_dir: Path, writes: Path,
+                   chroma_flags: list[str], env: dict[str, str]
+                   ) -> tuple[list[subprocess.Popen], list[str]]:
+    """The serving processes and their URLs: `newsrag serve` workers sharing Chroma and the
+    catalog (server mode), or the one embedded server that also ingests."""
+    servers, urls = [], []
+    for _ in range(args.workers if args.mode == "server" else 1):
+        port = free_port()
+        if args.mode == "server":  # `newsrag serve` workers sharing Chroma and the catalog
+            cmd = base + ["serve", "--data-dir", str(data_dir), "--port", str(port),
+                          *chroma_flags]
+        else:
+            cmd = [sys.executable, "-m", "harness.soak", "--child", "--data-dir", str(data_dir),
+                   "--port", str(port), "--writes", str(writes), "--per-round",
+                   str(args.per_round), "--ingest-seconds", str(args.ingest_seconds)]
+        servers.append(subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL))
+        urls.append(f"http://127.0.0.1:{port}")
+    return servers, urls
+
+
+def _ingest_rounds(args: argparse.Namespace, base: list[str], data_dir: Path, writes: Path,
+                   chroma_flags: list[str], ingests: dict[str, int],
+                   stop_writing: threading.Event) -> None:
+    """Server mode's writer: `newsrag ingest` processes, one after another, counted in
+    `ingests`, until stop_writing or --ingest-seconds."""
+    n, t0 = 0, time.monotonic()
+    while not stop_writing.is_set() and time.monotonic() - t0 < args.ingest_seconds:
+        write_round(writes, n, args.per_round)
+        done = subprocess.run(
+            base + ["ingest", "--no-progress", "--data-dir", str(data_dir),
+                    *chroma_flags, str(writes)],
+            env=env_for(NEWSRAG_INGEST_BATCH_CHUNKS="16"), cwd=REPO, check=False,
+            capture_output=True, text=True)
+        ingests["runs"] += 1
+        ingests["failed"] += done.returncode != 0
+        n += 1
+
+
+def _stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to each process still running, last started first; SIGKILL after 60 s."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
 
 
 def final_check(data_dir: Path, chroma_url: str | None) -> dict[str, Any]:
