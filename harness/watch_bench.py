@@ -149,8 +149,6 @@ def throughput(site: BenchSite, data_dir: Path) -> dict:
 
 
 def freshness(site: BenchSite, data_dir: Path, items: int, every: float) -> dict:
-    import httpx
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -164,36 +162,10 @@ def freshness(site: BenchSite, data_dir: Path, items: int, every: float) -> dict
     url = f"http://127.0.0.1:{port}"
     latencies, asks = [], []
     try:
-        while True:
-            try:
-                if httpx.get(url + "/api/health", timeout=5).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None:
-                raise RuntimeError("the server exited; see serve.log")
-            time.sleep(0.5)
+        _wait_healthy(url, proc)
         time.sleep(every)  # its first round of polls (all 304) is done
         for i in range(items):
-            place, keeper = PLACES[i % len(PLACES)], KEEPERS[i % len(KEEPERS)]
-            path = f"/new/{i}"
-            text = keeper_story(i, place, keeper)
-            site.add(i % len(site.feed_items), path, f"{place} lighthouse keeper retires",
-                     page(f"{place} lighthouse keeper retires", text, "2026-12-02T12:00:00Z"))
-            t0 = time.monotonic()
-            question = {"question": f"Who retired as keeper of the {place} lighthouse?",
-                        "as_of": "2026-12-03"}
-            while True:
-                ta = time.monotonic()
-                r = httpx.post(url + "/api/ask", json=question, timeout=120)
-                asks.append(time.monotonic() - ta)
-                cited = [c.get("url") for c in r.json().get("citations", [])]
-                if f"{site.url}{path}" in cited:
-                    latencies.append(time.monotonic() - t0)
-                    break
-                if time.monotonic() - t0 > 20 * every + 120:
-                    raise RuntimeError(f"item {i} never answered")
-                time.sleep(0.2)
+            latencies.append(_time_to_answer(site, url, i, every, asks))
             print(f"item {i}: answered {latencies[-1]:.2f} s after it was published",
                   file=sys.stderr)
     finally:
@@ -209,6 +181,46 @@ def freshness(site: BenchSite, data_dir: Path, items: int, every: float) -> dict
             "latency_s": [round(x, 2) for x in latencies],
             "median_s": round(statistics.median(latencies), 2), "p95_s": round(p95, 2),
             "ask_median_s": round(statistics.median(asks), 3)}
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen) -> None:
+    """Until the server answers /api/health; RuntimeError if it exits first."""
+    import httpx
+
+    while True:
+        try:
+            if httpx.get(url + "/api/health", timeout=5).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited; see serve.log")
+        time.sleep(0.5)
+
+
+def _time_to_answer(site: BenchSite, url: str, i: int, every: float, asks: list[float]) -> float:
+    """Publish item i, then ask about it until an answer cites it: the seconds in between
+    (each ask's own time is added to asks)."""
+    import httpx
+
+    place, keeper = PLACES[i % len(PLACES)], KEEPERS[i % len(KEEPERS)]
+    path = f"/new/{i}"
+    text = keeper_story(i, place, keeper)
+    site.add(i % len(site.feed_items), path, f"{place} lighthouse keeper retires",
+             page(f"{place} lighthouse keeper retires", text, "2026-12-02T12:00:00Z"))
+    t0 = time.monotonic()
+    question = {"question": f"Who retired as keeper of the {place} lighthouse?",
+                "as_of": "2026-12-03"}
+    while True:
+        ta = time.monotonic()
+        r = httpx.post(url + "/api/ask", json=question, timeout=120)
+        asks.append(time.monotonic() - ta)
+        cited = [c.get("url") for c in r.json().get("citations", [])]
+        if f"{site.url}{path}" in cited:
+            return time.monotonic() - t0
+        if time.monotonic() - t0 > 20 * every + 120:
+            raise RuntimeError(f"item {i} never answered")
+        time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:
