@@ -166,14 +166,39 @@ def delays(env: dict[str, str], ingest_dir: Path, worker_url: str, items: int,
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="newsrag-hosts-"))
+    report = _measure(args, work)
+    _print_loads(report)
+    c = report["commit_to_answer_s"]
+    print(f"commit on one host -> answer on another: median {c['median']} s, p95 {c['p95']} s "
+          f"({c['items']} articles)")
+    report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                         "platform": platform.platform()}
+    report["note"] = ("all processes on one machine over loopback: PostgreSQL, the Chroma "
+                      "server, the workers and the load clients share its cores")
+    report["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    print(f"written to {args.out}")
+    errors = sum(report[k]["errors"] for k in report if isinstance(report[k], dict)
+                 and "errors" in report[k])
+    return 0 if errors == 0 else 1
+
+
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m harness.hosts_bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--seconds", type=float, default=30)
     p.add_argument("--items", type=int, default=6, help="articles for the delay measurement")
     p.add_argument("--out", type=Path, default=OUT)
-    args = p.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="newsrag-hosts-"))
+    return p
+
+
+def _measure(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """The single-host baseline, the several-host loads and the commit-to-answer delays; the
+    workers and servers stopped, and the scratch folder removed, at the end."""
     pg = chroma = None
     workers: list[subprocess.Popen] = []
     report: dict[str, Any] = {}
@@ -194,20 +219,12 @@ def main(argv: list[str] | None = None) -> int:
         print("several hosts (PostgreSQL, Chroma server): ingest on host 'ingest' ...",
               flush=True)
         ingest_demo(shared, work / "host-ingest")
-        urls = []
-        for name in ("a", "b"):
-            proc, url = start_worker(work / f"host-{name}", env)
-            workers.append(proc)
-            warm(url)
-            urls.append(url)
+        urls = _warm_workers(work, env, workers)
         report["several_hosts_one_worker"] = load(urls[:1], args.clients, args.seconds)
         report["several_hosts_two_workers"] = load(urls, args.clients, args.seconds)
         print("commit on one host -> answer on another ...", flush=True)
         d = delays(env, work / "host-ingest", urls[1], args.items, work)
-        report["commit_to_answer_s"] = {
-            "items": len(d), "median": round(statistics.median(d), 2),
-            "p95": round(percentile(d, 95), 2), "max": round(max(d), 2),
-            "all": [round(x, 2) for x in d]}
+        report["commit_to_answer_s"] = _delay_summary(d)
     finally:
         for proc in workers:
             stop(proc)
@@ -217,6 +234,28 @@ def main(argv: list[str] | None = None) -> int:
             pg.stop()
             shutil.rmtree(pg.folder, ignore_errors=True)
         shutil.rmtree(work, ignore_errors=True)
+    return report
+
+
+def _warm_workers(work: Path, env: dict[str, str], workers: list[subprocess.Popen]) -> list[str]:
+    """Workers on hosts a and b (each added to `workers` once started), warmed: their URLs."""
+    urls = []
+    for name in ("a", "b"):
+        proc, url = start_worker(work / f"host-{name}", env)
+        workers.append(proc)
+        warm(url)
+        urls.append(url)
+    return urls
+
+
+def _delay_summary(d: list[float]) -> dict[str, Any]:
+    return {"items": len(d), "median": round(statistics.median(d), 2),
+            "p95": round(percentile(d, 95), 2), "max": round(max(d), 2),
+            "all": [round(x, 2) for x in d]}
+
+
+def _print_loads(report: dict[str, Any]) -> None:
+    """Each load's row, with its ratio to the single-host baseline (added to the row)."""
     base = report["single_host_one_worker"]["requests_per_s"] or 1.0
     for key in ("single_host_one_worker", "several_hosts_one_worker",
                 "several_hosts_two_workers"):
@@ -225,20 +264,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key:28} {row['requests_per_s']:7.2f} req/s  p50 {row['latency_ms']['p50']:7.1f}"
               f" ms  p95 {row['latency_ms']['p95']:7.1f} ms  errors {row['errors']}  "
               f"x{row['ratio_to_single_host']}")
-    c = report["commit_to_answer_s"]
-    print(f"commit on one host -> answer on another: median {c['median']} s, p95 {c['p95']} s "
-          f"({c['items']} articles)")
-    report["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                         "platform": platform.platform()}
-    report["note"] = ("all processes on one machine over loopback: PostgreSQL, the Chroma "
-                      "server, the workers and the load clients share its cores")
-    report["date"] = datetime.now(UTC).isoformat(timespec="seconds")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
-    print(f"written to {args.out}")
-    errors = sum(report[k]["errors"] for k in report if isinstance(report[k], dict)
-                 and "errors" in report[k])
-    return 0 if errors == 0 else 1
 
 
 if __name__ == "__main__":
