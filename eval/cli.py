@@ -126,21 +126,15 @@ def evaluate(
 
     _check_run(dataset, mode)
     settings = settings.replace(answerer=answerer)
-    t0 = time.perf_counter()
-    index, ingest_report = open_eval_index(dataset.corpus, settings, _ingest_bar(progress))
-    # the model loads on first use: here, so that no question's retrieve_ms includes it
-    index.embedder.embed_batch(["warm up"])
-    build_seconds = time.perf_counter() - t0
+    index, ingest_report, build_seconds = _warm_index(dataset, settings, progress)
     try:
         rag = NewsRAG(index)
         if judge is None and answers:
             judge = get_judge(judge_name, settings)
-        rows = []
         questions = dataset.questions
-        bar = _bar(questions, progress, "questions")
-        for q in bar:
-            rows.append(evaluate_question(q, rag, index.catalog, mode=mode, judge=judge,
-                                          answers=answers, transform_answer=transform_answer))
+        rows = [evaluate_question(q, rag, index.catalog, mode=mode, judge=judge, answers=answers,
+                                  transform_answer=transform_answer)
+                for q in _bar(questions, progress, "questions")]
         check = _judge_check(judge, index.catalog, questions, seed) if answers else {}
         run = {
             "version": 1,
@@ -154,12 +148,27 @@ def evaluate(
             "rows": rows,
         }
         run["failures"] = worst_failures(rows)
-        for r in rows:  # passage texts stay out of the files: the failures carry excerpts
-            for c in r.get("citations", []):
-                c.pop("passage", None)
+        _drop_passages(rows)
         return run
     finally:
         index.close()
+
+
+def _warm_index(dataset: Dataset, settings: Settings, progress: bool) -> tuple[Any, Any, float]:
+    """The dataset's index, built or reused, with its model loaded: (index, the ingest's
+    report, the seconds both took)."""
+    t0 = time.perf_counter()
+    index, ingest_report = open_eval_index(dataset.corpus, settings, _ingest_bar(progress))
+    # the model loads on first use: here, so that no question's retrieve_ms includes it
+    index.embedder.embed_batch(["warm up"])
+    return index, ingest_report, time.perf_counter() - t0
+
+
+def _drop_passages(rows: list[dict[str, Any]]) -> None:
+    """Passage texts stay out of the files: the failures carry excerpts."""
+    for r in rows:
+        for c in r.get("citations", []):
+            c.pop("passage", None)
 
 
 def _check_run(dataset: Dataset, mode: str) -> None:
