@@ -12,13 +12,15 @@ from rag.text import STOPWORDS, stem, words
 _TIME = re.compile(r"\b\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am\b|pm\b)|\bnoon\b|\bmidnight\b|"
                    r"\b(?:19|20)\d{2}\b|\b(?:yesterday|today|tonight|tomorrow|this week|"
                    r"next week|last week|next month|next year|later this year)\b", re.IGNORECASE)
-_CAUSE = re.compile(r"\b(because|due to|owing to|as a result|after|following|amid|over "
+_CAUSE = re.compile(r"\b(because|due to|owing to|as a result|over "
                     r"(?:\w+\s){0,2}(?:concerns|fears|claims|risks?|problems?|issues?|defects?|"
                     r"worries|safety)|citing|caused by|blamed|the reason|so that|"
-                    r"in order to|since|prompted|led to|triggered|after it|in response to|"
+                    r"in order to|prompted|led to|triggered|in response to|"
                     r"to protest|to avoid|for failing|driven by|fu?elled by|fueled by|thanks to|"
                     r"in the wake of|as (?:\w+\s){1,4}(?:persists|continues|worsens|grows|rises|"
                     r"spreads|drags on)|with (?:\w+\s){1,3}driving)\b", re.IGNORECASE)
+# words that give a cause as often as they only say when ("after", "since", "amid")
+_CAUSE_OR_TIME = re.compile(r"\b(after|following|amid|since|after it)\b", re.IGNORECASE)
 _OUTCOME = re.compile(r"\b(voted|vote of|\d+\s?(?:to|-|–)\s?\d+|unanimous(?:ly)?|approved|"
                       r"rejected|accepted|ratified|passed|defeated|ended|won|lost|agreed|"
                       r"ruled|decided|backed|endorsed|overturned|upheld|acquitted|convicted|"
@@ -56,6 +58,18 @@ def _lead_name(sentence: str) -> list[str]:
     `names` skips as sentence-initial: without it the sentence held one name where a sentence
     naming a person and some other place held two."""
     m = _LEAD_NAME.match(sentence)
+    if not m or m.group(1).lower() in STOPWORDS or m.group(1) in _NOT_FIRST_NAMES:
+        return []
+    return [m.group(1).lower()]
+
+
+_LEAD_PLACE = re.compile(r"^([A-Z][a-z]+),\s+(?:where|which|who|the|a|an|home|once|long)\b")
+
+
+def _lead_place(sentence: str) -> list[str]:
+    """A name opening the sentence before an apposition ("Miami, where rents were up 26.2%"),
+    which `names` skips as sentence-initial."""
+    m = _LEAD_PLACE.match(sentence)
     if not m or m.group(1).lower() in STOPWORDS or m.group(1) in _NOT_FIRST_NAMES:
         return []
     return [m.group(1).lower()]
@@ -124,17 +138,21 @@ def answer_strength(q: Question, sentence: str) -> float:
             return 1.0 if any(c.lower() not in asked for c in countries_in(sentence)) else 0.2
         places = [m.group(1) for m in _PLACE_CUE.finditer(sentence)]
         found = _new([w.lower() for p in places for w in p.split()], q)
-        if found:
+        asked = q.text.lower()
+        # a country the question does not name is a place, unless a smaller one is asked for
+        smaller = re.search(r"\b(state|city|town|county|province|region|district|neighbou?rhood|"
+                            r"park|venue|island|street|village|port)\b", asked)
+        if found or (not smaller and any(c.lower() not in asked for c in countries_in(sentence))):
             return 1.0
         return 0.5 if _new(names(sentence), q) else 0.0
     if kind == "why":
-        return 1.0 if _CAUSE.search(sentence) else 0.0
+        return 1.0 if _CAUSE.search(sentence) else 0.6 if _CAUSE_OR_TIME.search(sentence) else 0.0
     if kind == "outcome":
         return 1.0 if _OUTCOME.search(sentence) else 0.0
     if kind == "acronym":
         return 1.0 if expansion(q.acronym, sentence) else 0.0
     if kind == "which":
-        found = _new(names(sentence), q)
+        found = _new(_lead_name(sentence) + _lead_place(sentence) + names(sentence), q)
         quoted = re.search(r"[“\"‘][^”\"’]{2,60}[”\"’]", sentence)
         codes = _new([w for w in words(sentence) if re.fullmatch(r"[a-z]*\d+[a-z]+|[a-z]+\d+\w*",
                                                                  w)], q)

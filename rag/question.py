@@ -77,6 +77,22 @@ class Question:
     next: bool = False  # asks what came after an earlier turn's news
     focus: str = ""  # the noun of "which X" / "what X"
     acronym: str = ""  # the letters of "what does X stand for"
+    context: frozenset[str] = frozenset()  # terms only of the statements before the asking
+
+
+_STATEMENT_END = re.compile(r"(?<=[.!])\s+(?=[A-Z“\"‘'])")
+_ASKING = re.compile(r"\b(who|whom|whose|what|when|where|why|how|which)\b|[?:]\s*$",
+                     re.IGNORECASE)
+
+
+def asking_sentence(text: str) -> tuple[str, str]:
+    """(the statements that set the scene, the sentence that asks): "Microsoft retired its
+    Internet Explorer browser this week. What year did it debut?" asks about the debut, and
+    its first sentence is context. One sentence: ("", text)."""
+    pieces = _STATEMENT_END.split(text.strip())
+    if len(pieces) < 2 or not _ASKING.search(pieces[-1]):
+        return "", text
+    return " ".join(pieces[:-1]), pieces[-1]
 
 
 def kind_of(text: str) -> tuple[str, re.Match | None]:
@@ -109,18 +125,26 @@ def question_terms(text: str, kind: str) -> tuple[str, ...]:
 
 
 def analyse(text: str) -> Question:
-    kind, m = kind_of(text)
+    context, asking = asking_sentence(text)
+    kind, m = kind_of(asking) if context else kind_of(text)
+    if kind == "other" and context:
+        kind, m = kind_of(text)
     acronym = ""
     if kind == "acronym" and m is not None:
         acronym = (m.group("acro") or m.group("acro2") or "").replace(".", "")
     focus = ""
-    if kind == "which" and (f := _FOCUS.search(text)) or kind == "quantity" and (
-            f := _MEASURE.search(text)):
+    own = asking if context else text
+    if kind == "which" and (f := _FOCUS.search(own)) or kind == "quantity" and (
+            f := _MEASURE.search(own)):
         focus = (f.group(f.lastindex or 1) or "").lower()
+    terms = question_terms(text, kind)
+    asked = set(question_terms(asking, kind)) if context else set(terms)
     return Question(
-        text=text, kind=kind, terms=question_terms(text, kind),
-        story=bool(_STORY.search(text)) and kind in ("event", "other", "outcome", "which"),
-        next=bool(NEXT.search(text)), focus=focus, acronym=acronym,
+        text=text, kind=kind, terms=terms, context=frozenset(t for t in terms if t not in asked),
+        # the asking sentence says whether a story's course is asked for ("Nearly two years
+        # since the pandemic began, a new variant has arrived. What is it called?" is not)
+        story=bool(_STORY.search(own)) and kind in ("event", "other", "outcome", "which"),
+        next=bool(NEXT.search(own)), focus=focus, acronym=acronym,
     )
 
 

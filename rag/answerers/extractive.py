@@ -34,6 +34,7 @@ MAX_WORDS = 80  # the lead sentence and what follows it; the issue's "about 80 w
 ADD_FRACTION, ADD_LEX = 0.3, 0.0  # a further sentence: this close to the lead, this many terms
 FACT_FRACTION, FACT_LOOKAHEAD = 0.7, 6  # _fact_first
 MAX_MISSING = 0.6  # of the question's weight, absent from every passage: not answered
+W_SCENE = 0.5  # a term only of the statements that set the scene before the asking sentence
 
 
 @dataclass(frozen=True)
@@ -111,13 +112,18 @@ class ExtractiveAnswerer:
             return _story_order(picked), True
         return picked, False
 
-    def weights(self, terms: Sequence[str]) -> dict[str, float]:
-        """IDF-like weights: rare words (names, numbers) count for more than common ones."""
+    def weights(self, terms: Sequence[str], q: Question | None = None) -> dict[str, float]:
+        """IDF-like weights: rare words (names, numbers) count for more than common ones; the
+        words of a scene-setting statement before the asking sentence count for less."""
         if not self.doc_freq or not self.total_docs:
-            return {t: 1.0 for t in terms}
-        n = max(self.total_docs(), 1)
-        df = self.doc_freq(terms)
-        return {t: math.log(1 + n / (1 + df.get(t, 0))) for t in terms}
+            out = {t: 1.0 for t in terms}
+        else:
+            n = max(self.total_docs(), 1)
+            df = self.doc_freq(terms)
+            out = {t: math.log(1 + n / (1 + df.get(t, 0))) for t in terms}
+        if q is not None and q.context:
+            out = {t: v * (W_SCENE if t in q.context else 1.0) for t, v in out.items()}
+        return out
 
     def select(self, question: str, passages: Sequence[Passage], limit: int | None = None,
                as_of: date | None = None) -> list[Candidate]:
@@ -181,7 +187,7 @@ class ExtractiveAnswerer:
             return []
         span = resolve(q.text, as_of) if as_of else None
         when = span if span and span.phrase not in ("", "latest") else None
-        w = self.weights(terms)
+        w = self.weights(terms, q)
         stemmed: dict[str, float] = {}
         for t in terms:
             stemmed[_norm(t)] = max(stemmed.get(_norm(t), 0.0), w[t])
@@ -281,7 +287,7 @@ class ExtractiveAnswerer:
         terms = [t for t in q.terms if not t.isdigit()]
         if not terms:
             return 0.0
-        w = self.weights(terms)
+        w = self.weights(terms, q)
         have = _stems(words(" ".join(p.chunk.text + " " + p.chunk.title for p in passages)))
         by_stem: dict[str, float] = {}
         for t in terms:

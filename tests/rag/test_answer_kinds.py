@@ -277,3 +277,26 @@ def test_a_sentence_of_the_asked_kind_leans_on_its_own_passage(make_settings, em
         assert off.abstained, off.text  # no footbridge in the news
     finally:
         rag.close()
+
+
+def test_a_scene_setting_statement_does_not_decide_what_is_asked():
+    q = analyse("The Corran Bay ferry was suspended again this week, a year since the last "
+                "breakdown. Which vessel replaced it?")
+    assert q.kind == "which" and not q.story  # "since" in the statement is not "what since"
+    assert {"corran", "bay", "suspended"} <= q.context and "vessel" not in q.context
+    q = analyse("Dockers at the port, who struck for 12 days, voted this week. Where is the port?")
+    assert q.kind == "where"  # the statement's "who" is not the question's
+
+
+def test_answer_kinds_read_causes_places_and_opening_names():
+    from rag.answer_types import answer_strength
+
+    why = analyse("Why did Alderford cancel its fireworks?")
+    assert answer_strength(why, "As severe drought persists, towns are cancelling shows.") == 1.0
+    assert answer_strength(why, "The show has run every year since 1976.") < 1.0
+    where = analyse("Where are many Harrowgate families moving?")
+    assert answer_strength(where, "A growing number of families are making Portugal home.") == 1.0
+    state = analyse("In which state was the winning Skerrin lottery ticket bought?")
+    assert answer_strength(state, "Lottery fever is burning through the USA this week.") < 1.0
+    which = analyse("Which of the following cities saw the biggest rise in rents?")
+    assert answer_strength(which, "Miami, where rents were up 26.2%, saw the biggest rise.") == 1.0
