@@ -95,69 +95,81 @@ def quantity_wanted(q: Question) -> set[str]:
 
 def answer_strength(q: Question, sentence: str) -> float:
     """0 (no answer of the asked kind) .. 1 (a clear one), new to the question."""
-    kind = q.kind
-    if kind == "quantity":
-        qnums = {v for v, _ in numbers(q.text)}
-        found = [(v, u) for v, u in numbers(sentence) if v not in qnums]
-        if not found:
-            return 0.0
-        wanted = quantity_wanted(q)
-        if q.focus:  # "how many drivers": a number that counts drivers
-            f = re.escape(stem(q.focus))
-            counted = re.search(r"\d[\d,.]*\s+(?:\w+\s+){0,2}?" + f + r"|\b" + f
-                                + r"\w*\s+(?:of\s+)?(?:about\s+|nearly\s+)?\d", sentence.lower())
-            return 1.0 if counted else 0.6
-        if not wanted:
-            return 1.0
-        if any(u in wanted or (v.split(" ")[-1] in wanted) for v, u in found):
-            return 1.0
-        low = sentence.lower()
-        if "percent" in wanted and "%" in sentence:
-            return 1.0
-        if "year" in wanted and re.search(r"\baged?\b|year-old", low):
-            return 1.0
-        return 0.4
-    if kind == "when":
-        found = _new(dates(sentence), q)
-        times = [m.group().lower() for m in _TIME.finditer(sentence)]
-        times = [t for t in times if t not in q.text.lower()]
-        if not (found or times):
-            return 0.0
-        return 1.0 if _dated_near_terms(q, sentence) else 0.8
-    if kind == "who":
-        found = _new(_lead_name(sentence) + names(sentence), q)
-        if not found:
-            return 0.0
-        if len(found) >= 2:
-            # a person's name, when the question asks for one, beats names of bodies and places
-            return 1.0 if not _asks_person(q) or _new_person(q, sentence) else 0.8
-        return 0.6
-    if kind == "where":
-        if _ASKS_COUNTRY.search(q.text):  # the answer is a country the question does not name
-            asked = q.text.lower()
-            return 1.0 if any(c.lower() not in asked for c in countries_in(sentence)) else 0.2
-        places = [m.group(1) for m in _PLACE_CUE.finditer(sentence)]
-        found = _new([w.lower() for p in places for w in p.split()], q)
-        asked = q.text.lower()
-        # a country the question does not name is a place, unless a smaller one is asked for
-        smaller = re.search(r"\b(state|city|town|county|province|region|district|neighbou?rhood|"
-                            r"park|venue|island|street|village|port)\b", asked)
-        if found or (not smaller and any(c.lower() not in asked for c in countries_in(sentence))):
-            return 1.0
-        return 0.5 if _new(names(sentence), q) else 0.0
-    if kind == "why":
-        return 1.0 if _CAUSE.search(sentence) else 0.6 if _CAUSE_OR_TIME.search(sentence) else 0.0
-    if kind == "outcome":
-        return 1.0 if _OUTCOME.search(sentence) else 0.0
-    if kind == "acronym":
-        return 1.0 if expansion(q.acronym, sentence) else 0.0
-    if kind == "which":
-        found = _new(_lead_name(sentence) + _lead_place(sentence) + names(sentence), q)
-        quoted = re.search(r"[“\"‘][^”\"’]{2,60}[”\"’]", sentence)
-        codes = _new([w for w in words(sentence) if re.fullmatch(r"[a-z]*\d+[a-z]+|[a-z]+\d+\w*",
-                                                                 w)], q)
-        return 1.0 if found or quoted or codes else 0.2
-    return 0.5  # event / other: any informative sentence
+    rule = _STRENGTH.get(q.kind)
+    return rule(q, sentence) if rule else 0.5  # event / other: any informative sentence
+
+
+def _quantity(q: Question, sentence: str) -> float:
+    """A number the question does not hold, with the asked unit (or counting the asked thing)."""
+    qnums = {v for v, _ in numbers(q.text)}
+    found = [(v, u) for v, u in numbers(sentence) if v not in qnums]
+    if not found:
+        return 0.0
+    wanted = quantity_wanted(q)
+    if q.focus:  # "how many drivers": a number that counts drivers
+        f = re.escape(stem(q.focus))
+        counted = re.search(r"\d[\d,.]*\s+(?:\w+\s+){0,2}?" + f + r"|\b" + f
+                            + r"\w*\s+(?:of\s+)?(?:about\s+|nearly\s+)?\d", sentence.lower())
+        return 1.0 if counted else 0.6
+    if not wanted:
+        return 1.0
+    if any(u in wanted or (v.split(" ")[-1] in wanted) for v, u in found):
+        return 1.0
+    low = sentence.lower()
+    if "percent" in wanted and "%" in sentence:
+        return 1.0
+    if "year" in wanted and re.search(r"\baged?\b|year-old", low):
+        return 1.0
+    return 0.4
+
+
+def _when(q: Question, sentence: str) -> float:
+    found = _new(dates(sentence), q)
+    times = [m.group().lower() for m in _TIME.finditer(sentence)]
+    times = [t for t in times if t not in q.text.lower()]
+    if not (found or times):
+        return 0.0
+    return 1.0 if _dated_near_terms(q, sentence) else 0.8
+
+
+def _who(q: Question, sentence: str) -> float:
+    found = _new(_lead_name(sentence) + names(sentence), q)
+    if not found:
+        return 0.0
+    if len(found) >= 2:
+        # a person's name, when the question asks for one, beats names of bodies and places
+        return 1.0 if not _asks_person(q) or _new_person(q, sentence) else 0.8
+    return 0.6
+
+
+def _where(q: Question, sentence: str) -> float:
+    asked = q.text.lower()
+    if _ASKS_COUNTRY.search(q.text):  # the answer is a country the question does not name
+        return 1.0 if any(c.lower() not in asked for c in countries_in(sentence)) else 0.2
+    places = [m.group(1) for m in _PLACE_CUE.finditer(sentence)]
+    found = _new([w.lower() for p in places for w in p.split()], q)
+    # a country the question does not name is a place, unless a smaller one is asked for
+    smaller = re.search(r"\b(state|city|town|county|province|region|district|neighbou?rhood|"
+                        r"park|venue|island|street|village|port)\b", asked)
+    if found or (not smaller and any(c.lower() not in asked for c in countries_in(sentence))):
+        return 1.0
+    return 0.5 if _new(names(sentence), q) else 0.0
+
+
+def _which(q: Question, sentence: str) -> float:
+    found = _new(_lead_name(sentence) + _lead_place(sentence) + names(sentence), q)
+    quoted = re.search(r"[“\"‘][^”\"’]{2,60}[”\"’]", sentence)
+    codes = _new([w for w in words(sentence)
+                  if re.fullmatch(r"[a-z]*\d+[a-z]+|[a-z]+\d+\w*", w)], q)
+    return 1.0 if found or quoted or codes else 0.2
+
+
+_STRENGTH = {
+    "quantity": _quantity, "when": _when, "who": _who, "where": _where, "which": _which,
+    "why": lambda q, s: 1.0 if _CAUSE.search(s) else 0.6 if _CAUSE_OR_TIME.search(s) else 0.0,
+    "outcome": lambda q, s: 1.0 if _OUTCOME.search(s) else 0.0,
+    "acronym": lambda q, s: 1.0 if expansion(q.acronym, s) else 0.0,
+}
 
 
 _DATE_WORDS = ("january", "february", "march", "april", "june", "july", "august", "september",

@@ -189,8 +189,7 @@ class NewsRAG:
     ) -> Iterator[dict]:
         t_start = time.perf_counter()
         q = self._prepare(question, history, sources, since, until, as_of)
-        question, history, query, dates, as_of_d = (q.question, q.history, q.standalone,
-                                                    q.dates, q.as_of)
+        question, query, dates, as_of_d = q.question, q.standalone, q.dates, q.as_of
         if self._chunks() == 0 and self.index.catalog.counts()["chunks"] == 0:
             raise EmptyIndexError(
                 "Nothing is indexed yet: run `newsrag ingest PATH` (or `make run`, which "
@@ -204,28 +203,10 @@ class NewsRAG:
                "dates": dates.describe()}
         gen = self.answerer if answerer is None else self.make_answerer(answerer)
         t0 = time.perf_counter()
-        renumber: dict[int, int] = {}
         sentences: list[AnswerSentence] = []
         citations: dict[int, Any] = {}
-        pending = ""
-        draft = ""
         if passages:
-            # the answerer reads the reader's own words (and the history); a follow-up with
-            # few words of its own is read with the subject carried over from the last turn
-            asked = query if query != question and is_follow_up(question) else question
-            if dates.phrase != "filter" and history and is_follow_up(question):
-                passages = self._after_previous(question, passages, history, as_of_d)
-            for piece in gen.stream(asked, passages, as_of=as_of_d, history=history):
-                draft += piece
-                pending += piece
-                done, pending = split_complete(pending)
-                # verify and emit every sentence that is complete (another one has begun)
-                if done:
-                    for ev in self._verify(done, passages, renumber, sentences, citations):
-                        yield ev
-            if pending.strip():
-                for ev in self._verify(pending, passages, renumber, sentences, citations):
-                    yield ev
+            passages = yield from self._stream_answer(gen, q, passages, sentences, citations)
         timings["answer"] = time.perf_counter() - t0
         abstained = not any(s.supported and s.citations for s in sentences)
         if abstained:
@@ -239,6 +220,27 @@ class NewsRAG:
                 citations[k] for k in sorted(citations)), sentences=tuple(sentences),
             passages=tuple(passages), abstained=abstained, query=query,
             as_of=as_of_d.isoformat(), timings=timings)}
+
+    def _stream_answer(self, gen: Answerer, q: Query, passages: list[Passage],
+                       sentences: list[AnswerSentence], citations: dict[int, Any]):
+        """The answerer's pieces, verified and emitted a sentence at a time as each completes
+        (another one has begun); returns the passages it read."""
+        question = q.question
+        # the answerer reads the reader's own words (and the history); a follow-up with few
+        # words of its own is read with the subject carried over from the last turn
+        asked = q.standalone if q.standalone != question and is_follow_up(question) else question
+        if q.dates.phrase != "filter" and q.history and is_follow_up(question):
+            passages = self._after_previous(question, passages, q.history, q.as_of)
+        renumber: dict[int, int] = {}
+        pending = ""
+        for piece in gen.stream(asked, passages, as_of=q.as_of, history=q.history):
+            pending += piece
+            done, pending = split_complete(pending)
+            if done:
+                yield from self._verify(done, passages, renumber, sentences, citations)
+        if pending.strip():
+            yield from self._verify(pending, passages, renumber, sentences, citations)
+        return passages
 
     def _after_previous(self, question: str, passages: list[Passage],
                         history: Sequence[tuple[str, str]], as_of: date) -> list[Passage]:
