@@ -80,6 +80,7 @@ class Question:
     context: frozenset[str] = frozenset()  # terms only of the statements before the asking
 
 
+_QUOTED = re.compile(r"“[^”]{0,300}”|\"[^\"]{0,300}\"")
 _STATEMENT_END = re.compile(r"(?<=[.!])\s+(?=[A-Z“\"‘'])")
 _ASKING = re.compile(r"\b(who|whom|whose|what|when|where|why|how|which)\b|[?:]\s*$",
                      re.IGNORECASE)
@@ -134,6 +135,9 @@ def analyse(text: str) -> Question:
         acronym = (m.group("acro") or m.group("acro2") or "").replace(".", "")
     focus = ""
     own = asking if context else text
+    # words quoted in the question are someone's, not the reader's asking: Bill Nye's "so close
+    # to what's happening right now" does not ask for the latest
+    unquoted = _QUOTED.sub(" ", own)
     if kind == "which" and (f := _FOCUS.search(own)) or kind == "quantity" and (
             f := _MEASURE.search(own)):
         focus = (f.group(f.lastindex or 1) or "").lower()
@@ -143,8 +147,8 @@ def analyse(text: str) -> Question:
         text=text, kind=kind, terms=terms, context=frozenset(t for t in terms if t not in asked),
         # the asking sentence says whether a story's course is asked for ("Nearly two years
         # since the pandemic began, a new variant has arrived. What is it called?" is not)
-        story=bool(_STORY.search(own)) and kind in ("event", "other", "outcome", "which"),
-        next=bool(NEXT.search(own)), focus=focus, acronym=acronym,
+        story=bool(_STORY.search(unquoted)) and kind in ("event", "other", "outcome", "which"),
+        next=bool(NEXT.search(unquoted)), focus=focus, acronym=acronym,
     )
 
 

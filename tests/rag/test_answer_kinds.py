@@ -300,3 +300,10 @@ def test_answer_kinds_read_causes_places_and_opening_names():
     assert answer_strength(state, "Lottery fever is burning through the USA this week.") < 1.0
     which = analyse("Which of the following cities saw the biggest rise in rents?")
     assert answer_strength(which, "Miami, where rents were up 26.2%, saw the biggest rise.") == 1.0
+
+
+def test_words_quoted_in_a_question_do_not_ask_for_the_latest():
+    q = analyse("Which film did the Harrowgate mayor call “so close to what is happening right "
+                "now”?")
+    assert q.kind == "which" and not q.story
+    assert analyse("What is happening now with the Harrowgate film festival?").story
