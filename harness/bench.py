@@ -109,6 +109,11 @@ def _ingest_run(settings: Settings, embedder, articles: int, seed: int) -> dict[
     t0 = time.perf_counter()
     report = ingest(index, [corpus])
     pipeline_s = time.perf_counter() - t0
+    if not report.chunks:
+        index.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise SystemExit(f"bench ingest: none of the {articles} sampled articles was stored "
+                         f"({report.ingested} ingested); nothing to time")
     rss1 = rss_mb()
     t0 = time.perf_counter()
     again = ingest(index, [corpus])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from rag.countries import countries_in
-from rag.facts import dates, names, numbers
+from rag.facts import MONTHS, WEEKDAYS, dates, names, numbers
 from rag.question import Question
 from rag.text import STOPWORDS, stem, words
 
@@ -20,7 +20,7 @@ _CAUSE = re.compile(r"\b(because|due to|owing to|as a result|over "
                     r"in the wake of|as (?:\w+\s){1,4}(?:persists|continues|worsens|grows|rises|"
                     r"spreads|drags on)|with (?:\w+\s){1,3}driving)\b", re.IGNORECASE)
 # words that give a cause as often as they only say when ("after", "since", "amid")
-_CAUSE_OR_TIME = re.compile(r"\b(after|following|amid|since|after it)\b", re.IGNORECASE)
+_CAUSE_OR_TIME = re.compile(r"\b(after|following|amid|since)\b", re.IGNORECASE)
 _OUTCOME = re.compile(r"\b(voted|vote of|\d+\s?(?:to|-|–)\s?\d+|unanimous(?:ly)?|approved|"
                       r"rejected|accepted|ratified|passed|defeated|ended|won|lost|agreed|"
                       r"ruled|decided|backed|endorsed|overturned|upheld|acquitted|convicted|"
@@ -51,28 +51,28 @@ _NOT_FIRST_NAMES = frozenset((
     "October", "November", "December",
     "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"))
 _LEAD_NAME = re.compile(r"^([A-Z][a-z]+)\s+[A-Z][a-z]+\b")
-
-
-def _lead_name(sentence: str) -> list[str]:
-    """A person's first name opening the sentence ("Tobias Ashgrove, the keeper ..."), which
-    `names` skips as sentence-initial: without it the sentence held one name where a sentence
-    naming a person and some other place held two."""
-    m = _LEAD_NAME.match(sentence)
-    if not m or m.group(1).lower() in STOPWORDS or m.group(1) in _NOT_FIRST_NAMES:
-        return []
-    return [m.group(1).lower()]
-
-
 _LEAD_PLACE = re.compile(r"^([A-Z][a-z]+),\s+(?:where|which|who|the|a|an|home|once|long)\b")
 
 
-def _lead_place(sentence: str) -> list[str]:
-    """A name opening the sentence before an apposition ("Miami, where rents were up 26.2%"),
-    which `names` skips as sentence-initial."""
-    m = _LEAD_PLACE.match(sentence)
+def _opening(pattern: re.Pattern, sentence: str) -> list[str]:
+    """The name opening the sentence, where the pattern says one does: `names` skips a
+    capitalised word at a sentence's start, since most are not names."""
+    m = pattern.match(sentence)
     if not m or m.group(1).lower() in STOPWORDS or m.group(1) in _NOT_FIRST_NAMES:
         return []
     return [m.group(1).lower()]
+
+
+def _lead_name(sentence: str) -> list[str]:
+    """A person's first name opening the sentence ("Tobias Ashgrove, the keeper ..."): without
+    it the sentence held one name where a sentence naming a person and some other place held
+    two."""
+    return _opening(_LEAD_NAME, sentence)
+
+
+def _lead_place(sentence: str) -> list[str]:
+    """A name opening the sentence before an apposition ("Miami, where rents were up 26.2%")."""
+    return _opening(_LEAD_PLACE, sentence)
 
 
 def _new(items, q: Question) -> list[str]:
@@ -172,9 +172,8 @@ _STRENGTH = {
 }
 
 
-_DATE_WORDS = ("january", "february", "march", "april", "june", "july", "august", "september",
-               "october", "november", "december", "monday", "tuesday", "wednesday", "thursday",
-               "friday", "saturday", "sunday", "noon", "midnight",
+# "may" left out: far more often the verb
+_DATE_WORDS = (*(m for m in MONTHS if m != "may"), *WEEKDAYS, "noon", "midnight",
                r"\d{1,2}(?::\d{2})?\s?(?:a\.m\.|p\.m\.|am|pm)", r"(?:19|20)\d{2}")
 _DATE_WORD = re.compile(rf"\b(?:{'|'.join(_DATE_WORDS)})(?!\w)", re.IGNORECASE)
 
