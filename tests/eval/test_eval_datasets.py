@@ -160,6 +160,12 @@ def test_index_key_follows_corpus_and_settings(tmp_path):
     assert key != index_key(corpus, s.replace(embedder="minilm-int8"))
     assert key == index_key(corpus, s.replace(top_k=3, answerer="openai"))  # not index settings
     os.utime(corpus, ns=(1, 1))
+    assert key == index_key(corpus, s)  # touched, same bytes: the index is reused
+    copy = tmp_path / "copy" / "corpus.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(corpus.read_bytes())
+    assert key == index_key(copy, s)  # provisioned elsewhere, same bytes
+    corpus.write_text('{"title": "t", "text": "y"}\n')  # same size, other bytes
     assert key != index_key(corpus, s)
     folder_key = index_key(tmp_path, s)
     (tmp_path / "more.txt").write_text("news")
