@@ -43,7 +43,11 @@ _QUANT_UNITS = {
 
 
 def _question_words(q: Question) -> set[str]:
-    return {stem(w) for w in words(q.text)} | {w for w in words(q.text)}
+    """The question's words and their stems, and the parts of its hyphenated ones: a question
+    about "Covid-19" already holds the "Covid" of a sentence."""
+    ws = words(q.text)
+    ws += [part for w in ws if "-" in w for part in w.split("-") if part]
+    return {stem(w) for w in ws} | set(ws)
 
 
 _NOT_FIRST_NAMES = frozenset((
@@ -123,7 +127,15 @@ def _quantity(q: Question, sentence: str) -> float:
     return 0.4
 
 
+_ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b", re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:1[6-9]|20)\d{2}\b")
+
+
 def _when(q: Question, sentence: str) -> float:
+    if _ASKS_YEAR.search(q.text):  # "what year": a year the question does not hold, not a weekday
+        if not set(_YEAR.findall(sentence)) - set(_YEAR.findall(q.text)):
+            return 0.0
+        return 1.0 if _dated_near_terms(q, sentence) else 0.8
     found = _new(dates(sentence), q)
     times = [m.group().lower() for m in _TIME.finditer(sentence)]
     times = [t for t in times if t not in q.text.lower()]

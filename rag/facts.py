@@ -49,7 +49,9 @@ _NUM = re.compile(
     r"(?:\s?(?P<pct>%|percent\b|per cent\b))?"
     r"(?:\s?(?P<scale>million|billion|trillion|thousand|bn|mn|m|k)\b)?", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’\-.]*[A-Za-z]|[A-Za-z]|\d[\d,.]*\d|\d|[$€£%]")
-_CAPITAL = re.compile(r"\b(?:[A-Z][a-zA-Z'’\-]+|[A-Z]{2,}s?|[A-Z]\.(?:[A-Z]\.)+)")
+# a hyphenated name keeps its digits ("Covid-19", not "Covid-")
+_CAPITAL = re.compile(r"\b(?:[A-Z][a-zA-Z'’]*(?:-[a-zA-Z0-9]+)+|[A-Z][a-zA-Z'’]+|[A-Z]{2,}s?|"
+                      r"[A-Z]\.(?:[A-Z]\.)+)")
 NAME_SLACK_FROM = 99  # names in a claim from which one may be absent (measured: README)
 ORDER_CHECK = True
 _NEG_CONTRACTION = re.compile(r"n['’]t\b", re.IGNORECASE)

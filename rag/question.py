@@ -96,11 +96,27 @@ def asking_sentence(text: str) -> tuple[str, str]:
     return " ".join(pieces[:-1]), pieces[-1]
 
 
+_RELATIVE = re.compile(r"(?:which|who|whom|whose|where|when)\b", re.IGNORECASE)
+
+
+def _asking_match(rule: re.Pattern, text: str) -> re.Match | None:
+    """The rule's first match that asks: "Independence Day, which marks the date ... in which
+    year?" asks for a year; the "which" after the comma opens a relative clause. When every
+    match is such a clause, the first one."""
+    first = None
+    for m in rule.finditer(text):
+        first = first or m
+        relative = _RELATIVE.match(m.group()) and re.search(r",\s*$", text[:m.start()])
+        if not relative:
+            return m
+    return first
+
+
 def kind_of(text: str) -> tuple[str, re.Match | None]:
     """The kind the question's first asking phrase names ("What was the vote when ..." asks
     for an outcome, not a date); rules earlier in the list win a tie."""
     found = [(m.start(), i, kind, m) for i, (kind, rule) in enumerate(_RULES)
-             if (m := rule.search(text))]
+             if (m := _asking_match(rule, text))]
     if not found:
         return "other", None
     _, _, kind, m = min(found, key=lambda f: (f[0], f[1]))

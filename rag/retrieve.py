@@ -89,6 +89,9 @@ def _timed(timings: dict[str, float], name: str, fn, *args):
     return out
 
 
+LATEST_HALF_LIFE_DAYS = 14.0
+
+
 class Retriever:
     def __init__(self, index: Index, reranker: Reranker | None = None,
                  embed: Callable[[Sequence[str]], np.ndarray] | None = None):
@@ -101,6 +104,8 @@ class Retriever:
         s = index.settings
         self.candidates = s.candidates
         self.rrf_k = s.rrf_k
+        self.prior_half_life = s.recency_prior_half_life_days
+        self.prior = s.recency_prior
 
     def retrieve(
         self,
@@ -127,7 +132,10 @@ class Retriever:
             _timed(t, "lexical", self.lexical, w)
         _timed(t, "fuse", self.fuse, w)
         if dates.latest:
-            _timed(t, "boost", self.boost, w, as_of)
+            _timed(t, "boost", self.boost, w, as_of, 0.5, LATEST_HALF_LIFE_DAYS)
+        elif self.prior and prefer is None and not dates.phrase and filters.since_day is None \
+                and filters.until_day is None:
+            _timed(t, "boost", self.boost, w, as_of, self.prior, self.prior_half_life, True)
         if self.reranker is not None and w.order:
             _timed(t, "rerank", self.rerank, w, k)
         picked = _timed(t, "diversify", self.diversify, w, k, per_article_cap)
@@ -169,10 +177,17 @@ class Retriever:
         w.chunks = self.index.catalog.chunks_by_ids(list(w.fused))
         w.sort()
 
-    def boost(self, w: _Work, as_of: date) -> None:
-        """For "latest" questions: newer news rises (halving every two weeks)."""
-        for cid, c in w.chunks.items():
-            w.fused[cid] *= 1.0 + 0.5 * _recency(c.published, as_of)
+    def boost(self, w: _Work, as_of: date, weight: float, half_life: float,
+              undated_neutral: bool = False) -> None:
+        """Newer news rises: x(1 + weight) on the as-of day, the gain halving every half-life.
+        Undated news gains nothing, or, when neutral, the median gain of the dated candidates
+        (a prior over every question must not sink an article whose date was not found)."""
+        gains = {cid: _recency(c.published, as_of, half_life) if _dated(c.published) else None
+                 for cid, c in w.chunks.items()}
+        known = sorted(g for g in gains.values() if g is not None)
+        fill = known[len(known) // 2] if undated_neutral and known else 0.0
+        for cid, g in gains.items():
+            w.fused[cid] *= 1.0 + weight * (fill if g is None else g)
         w.sort()
 
     def rerank(self, w: _Work, k: int) -> None:
@@ -264,8 +279,16 @@ class _Nearest:
         return self.hits[:k]
 
 
-def _recency(published: str | None, as_of: date) -> float:
-    """1.0 for news of the as-of day, halving every two weeks; 0 when undated or later."""
+def _dated(published: str | None) -> bool:
+    try:
+        date.fromisoformat((published or "")[:10])
+    except ValueError:
+        return False
+    return True
+
+
+def _recency(published: str | None, as_of: date, half_life: float = 14.0) -> float:
+    """1.0 for news of the as-of day, halving every half-life (days); 0 when undated or later."""
     if not published:
         return 0.0
     try:
@@ -275,7 +298,7 @@ def _recency(published: str | None, as_of: date) -> float:
     age = (as_of - d).days
     if age < 0:
         return 0.0
-    return math.exp(-age * math.log(2) / 14)
+    return math.exp(-age * math.log(2) / half_life)
 
 
 def make_filters(

@@ -40,6 +40,10 @@ class Settings:
     per_article_cap: int = 2
     reranker_model: str | None = None
     min_relevance: float = 0.2
+    # newer news rises: x(1 + weight * 2^(-age / half-life)). "Latest" questions: 0.5 and two
+    # weeks; the others, when they name no dates of their own: the prior (docs/eval/README.md)
+    recency_prior: float = 0.5
+    recency_prior_half_life_days: float = 365.0
     # answering
     answerer: str = "extractive"  # extractive | openai | llamacpp
     llm_base_url: str | None = None

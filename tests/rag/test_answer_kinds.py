@@ -307,3 +307,34 @@ def test_words_quoted_in_a_question_do_not_ask_for_the_latest():
                 "now”?")
     assert q.kind == "which" and not q.story
     assert analyse("What is happening now with the Harrowgate film festival?").story
+
+
+def test_a_relative_clause_does_not_decide_what_is_asked():
+    q = analyse("Harrowgate marks Founders' Day, which honours the town's first charter. In "
+                "which year was the charter granted?")
+    assert q.kind == "when"
+    q = analyse("The Corran Bay ferry, which broke down twice, was replaced in which year?")
+    assert q.kind == "when"  # the "which" after the comma opens a clause; the asking one wins
+    assert analyse("Which ferry, which broke down twice, was replaced?").kind == "which"
+
+
+def test_a_what_year_question_wants_a_year_it_does_not_hold():
+    from rag.answer_types import answer_strength
+
+    q = analyse("In what year did the Mill Race bridge first open?")
+    assert answer_strength(q, "The Mill Race bridge first opened in 1931.") == 1.0
+    assert answer_strength(q, "The bridge will reopen on Saturday, December 5.") == 0.0
+    q = analyse("Which year after 2019 saw the Mill Race bridge close?")
+    assert answer_strength(q, "The bridge closed in 2019 for repairs.") == 0.0
+    assert answer_strength(q, "It closed again in 2022.") > 0.0
+
+
+def test_a_hyphenated_name_is_one_name_and_its_parts_are_the_questions():
+    from rag.answer_types import answer_strength
+    from rag.facts import names
+
+    assert "covid-19" in names("Cases of Covid-19 rose in Harrowgate.")
+    q = analyse("Who leads the Covid-19 response in Harrowgate?")
+    # "Covid" is the question's own word, not a new name that could be the answer
+    assert answer_strength(q, "The Covid response is slow, Harrowgate says.") == 0.0
+    assert answer_strength(q, "Covid efforts are led by Maren Tolliver in Harrowgate.") > 0.0

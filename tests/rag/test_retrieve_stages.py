@@ -25,11 +25,39 @@ def test_the_stages_by_hand_give_the_same_passages(demo_rag) -> None:
     ret.dense(w)
     ret.lexical(w)
     ret.fuse(w)
+    ret.boost(w, date(2026, 11, 24), ret.prior, ret.prior_half_life, True)  # the recency prior
     by_hand = ret.diversify(w, 4, per_article_cap=2)
     assert [p.chunk.id for p in by_hand] == [p.chunk.id for p in whole.passages]
     assert "tunnel" in by_hand[0].chunk.text.lower()
     # each ranking on its own is a list of chunk ids the fusion saw
     assert set(w.rankings) == {"dense", "lexical"} and set(w.rankings["dense"]) <= set(w.fused)
+
+
+def test_the_recency_prior_lifts_newer_news_and_does_not_sink_undated_news(demo_rag) -> None:
+    from types import SimpleNamespace
+
+    ret = demo_rag.retriever
+    assert ret.prior > 0  # on by default (docs/eval/README.md)
+
+    def work():
+        w = _Work(query="q", n=4, filters=make_filters(None, None, None), prefer=None)
+        w.fused = {"old": 1.0, "new": 0.9, "undated": 0.95, "mid": 0.5}
+        w.chunks = {"old": SimpleNamespace(published="2023-11-24"),
+                    "new": SimpleNamespace(published="2026-11-20"),
+                    "undated": SimpleNamespace(published=None),
+                    "mid": SimpleNamespace(published="2025-11-24")}
+        w.sort()
+        return w
+
+    w = work()
+    ret.boost(w, date(2026, 11, 24), 0.5, 365.0, True)
+    assert w.order[0] == "new"  # a year's half-life: this week's news passes the 3-year-old
+    # the undated chunk gains what the median dated one does (the 2025 one), not nothing
+    assert w.fused["undated"] / 0.95 == w.fused["mid"] / 0.5
+    assert w.order.index("undated") < w.order.index("old")
+    w = work()
+    ret.boost(w, date(2026, 11, 24), 0.5, 14.0)  # "latest": undated news gains nothing
+    assert w.fused["undated"] == 0.95 and w.order[0] == "new"
 
 
 def test_diversify_keeps_the_per_article_cap(demo_rag) -> None:
