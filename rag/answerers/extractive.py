@@ -406,7 +406,10 @@ def _dated(text: str, published: str | None) -> str:
         return text
     first = text.split(" ", 1)[0]
     if re.fullmatch(r"(The|A|An|It|Its|This|That|These|Those|There|They|Their|In|On|At|By|"
-                    r"After|Before|Since|More|Most|Some|About|Nearly|Almost|Only|All)", first):
+                    r"After|Before|Since|More|Most|Some|About|Nearly|Almost|Only|All|But|And|Yet|So|"
+                    r"Also|However,?|Meanwhile,?|Still,?|Now,?|Then,?|When|While|As|If|He|She|"
+                    r"We|You|Both|Many|Several|Such|Each|Every|Under|With|Without|For|From|"
+                    r"During|Over|Despite|Earlier|Later)", first):
         text = text[0].lower() + text[1:]
     return f"On {d.day} {MONTHS[d.month - 1].capitalize()}, {text}"
 

@@ -338,3 +338,18 @@ def test_a_hyphenated_name_is_one_name_and_its_parts_are_the_questions():
     # "Covid" is the question's own word, not a new name that could be the answer
     assert answer_strength(q, "The Covid response is slow, Harrowgate says.") == 0.0
     assert answer_strength(q, "Covid efforts are led by Maren Tolliver in Harrowgate.") > 0.0
+
+
+def test_next_as_a_time_or_a_thing_is_not_what_came_next():
+    q = analyse("Which product will Harrowgate Motors unveil early next month?")
+    assert not q.story and not q.next  # a date phrase: not a story's course, newest first
+    assert not analyse("Who will be the next mayor of Alderford?").next
+    assert analyse("What did the Port Calder union do next?").next
+    assert analyse("and what happened next?").story
+
+
+def test_a_dated_sentence_reads_on_after_its_date():
+    from rag.answerers.extractive import _dated
+
+    assert _dated("But the strike went on.", "2026-11-20") == "On 20 November, but the strike went on."
+    assert _dated("Judith Venn was named.", "2026-10-20") == "On 20 October, Judith Venn was named."
