@@ -53,15 +53,16 @@ _RULES: list[tuple[str, re.Pattern]] = [
 # questions that ask for the course of a story, newest first, each sentence dated
 # "next" asks what came after, unless it names a time ("early next month": a date) or a thing
 # ("the next president")
-_NEXT_WORD = (r"(?<!the )(?<!its )(?<!his )(?<!her )(?<!their )(?<!our )next(?!\s+(?:week|month|year|season|spring|summer|autumn|fall|winter|weekend|"
+_NEXT_WORD = (r"(?<!the )(?<!its )(?<!his )(?<!her )(?<!their )(?<!our )next"
+              r"(?!\s+(?:week|month|year|season|spring|summer|autumn|fall|winter|weekend|"
               r"decade|century|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
               r"january|february|march|april|may|june|july|august|september|october|"
               r"november|december|generation|round|election|game|match)\b)")
 _STORY = re.compile(r"\b(latest|most recent|newest|what happened|what has happened|"
                     r"what is happening|since|so far|update|" + _NEXT_WORD + r"|after that|then|"
                     r"anymore|now|currently|still)\b", re.IGNORECASE)
-NEXT = re.compile(r"\b(" + _NEXT_WORD + r"|after that|since then|afterwards|then|later|subsequently|"
-                   r"what followed|what came of)\b", re.IGNORECASE)
+NEXT = re.compile(r"\b(" + _NEXT_WORD + r"|after that|since then|afterwards|then|later|"
+                  r"subsequently|what followed|what came of)\b", re.IGNORECASE)
 _PART_SPLIT = re.compile(r"\s*(?:,\s*and|;\s*and|;|\?\s+and|,?\s+and\s+(?=(?:who|what|when|"
                          r"where|why|how|which)\b))\s*", re.IGNORECASE)
 _FOCUS = re.compile(r"\b(?:which|what)\s+((?:[a-z]+\s+){0,2}?[a-z]+?)\s+(?:is|was|are|were|"

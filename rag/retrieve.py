@@ -89,7 +89,7 @@ def _timed(timings: dict[str, float], name: str, fn, *args):
     return out
 
 
-LATEST_HALF_LIFE_DAYS = 14.0
+LATEST_WEIGHT, LATEST_HALF_LIFE_DAYS = 0.5, 14.0  # "latest" questions: x1.5, halving fortnightly
 
 
 class Retriever:
@@ -132,7 +132,7 @@ class Retriever:
             _timed(t, "lexical", self.lexical, w)
         _timed(t, "fuse", self.fuse, w)
         if dates.latest:
-            _timed(t, "boost", self.boost, w, as_of, 0.5, LATEST_HALF_LIFE_DAYS)
+            _timed(t, "boost", self.boost, w, as_of, LATEST_WEIGHT, LATEST_HALF_LIFE_DAYS)
         elif self.prior and prefer is None and not dates.phrase and filters.since_day is None \
                 and filters.until_day is None:
             _timed(t, "boost", self.boost, w, as_of, self.prior, self.prior_half_life, True)
@@ -182,8 +182,7 @@ class Retriever:
         """Newer news rises: x(1 + weight) on the as-of day, the gain halving every half-life.
         Undated news gains nothing, or, when neutral, the median gain of the dated candidates
         (a prior over every question must not sink an article whose date was not found)."""
-        gains = {cid: _recency(c.published, as_of, half_life) if _dated(c.published) else None
-                 for cid, c in w.chunks.items()}
+        gains = {cid: _recency(c.published, as_of, half_life) for cid, c in w.chunks.items()}
         known = sorted(g for g in gains.values() if g is not None)
         fill = known[len(known) // 2] if undated_neutral and known else 0.0
         for cid, g in gains.items():
@@ -279,22 +278,15 @@ class _Nearest:
         return self.hits[:k]
 
 
-def _dated(published: str | None) -> bool:
-    try:
-        date.fromisoformat((published or "")[:10])
-    except ValueError:
-        return False
-    return True
-
-
-def _recency(published: str | None, as_of: date, half_life: float = 14.0) -> float:
-    """1.0 for news of the as-of day, halving every half-life (days); 0 when undated or later."""
+def _recency(published: str | None, as_of: date, half_life: float) -> float | None:
+    """1.0 for news of the as-of day, halving every half-life (days); 0 when later than the
+    as-of day; None when undated (or the date does not parse)."""
     if not published:
-        return 0.0
+        return None
     try:
         d = date.fromisoformat(published[:10])
     except ValueError:
-        return 0.0
+        return None
     age = (as_of - d).days
     if age < 0:
         return 0.0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -88,6 +89,13 @@ class Settings:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
         object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        if not (math.isfinite(self.recency_prior) and self.recency_prior >= 0):
+            raise ConfigError("Setting 'recency_prior' must be 0 (off) or more; got "
+                              f"{self.recency_prior!r}")
+        if not (math.isfinite(self.recency_prior_half_life_days)
+                and self.recency_prior_half_life_days > 0):
+            raise ConfigError("Setting 'recency_prior_half_life_days' must be more than 0 days; "
+                              f"got {self.recency_prior_half_life_days!r}")
         if self.chat_auth not in CHAT_AUTH:
             raise ConfigError(f"Setting 'chat_auth' must be one of {', '.join(CHAT_AUTH)}; "
                               f"got {self.chat_auth!r}")

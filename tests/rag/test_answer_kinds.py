@@ -351,5 +351,6 @@ def test_next_as_a_time_or_a_thing_is_not_what_came_next():
 def test_a_dated_sentence_reads_on_after_its_date():
     from rag.answerers.extractive import _dated
 
-    assert _dated("But the strike went on.", "2026-11-20") == "On 20 November, but the strike went on."
+    assert (_dated("But the strike went on.", "2026-11-20")
+            == "On 20 November, but the strike went on.")
     assert _dated("Judith Venn was named.", "2026-10-20") == "On 20 October, Judith Venn was named."

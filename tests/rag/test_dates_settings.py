@@ -67,3 +67,14 @@ def test_settings_errors_name_the_valid_choices(tmp_path: Path):
     bad.write_text("this is = = not toml")
     with pytest.raises(ConfigError, match="not valid TOML"):
         Settings.load({}, env={}, config_path=bad)
+
+
+@pytest.mark.parametrize("env, match", [
+    ({"NEWSRAG_RECENCY_PRIOR": "-1"}, "recency_prior' must be 0"),
+    ({"NEWSRAG_RECENCY_PRIOR": "nan"}, "recency_prior' must be 0"),
+    ({"NEWSRAG_RECENCY_PRIOR_HALF_LIFE_DAYS": "0"}, "more than 0 days"),
+])
+def test_a_recency_prior_that_cannot_work_is_a_clear_error(env, match):
+    with pytest.raises(ConfigError, match=match):
+        Settings.load(env=env)
+    assert Settings.load(env={"NEWSRAG_RECENCY_PRIOR": "0"}).recency_prior == 0.0  # off
