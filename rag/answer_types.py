@@ -168,6 +168,43 @@ def _where(q: Question, sentence: str) -> float:
     return 0.5 if _new(names(sentence), q) else 0.0
 
 
+_THING = re.compile(r"\b(?i:which|what)\s+((?:[a-z][\w'’-]*\s+){0,2}?[a-z][\w'’-]*?)(?=\s+(?:is|was|"
+                    r"are|were|will|would|did|does|do|has|have|had|can|could|should|of|in|on|"
+                    r"at|for|to|from|by|with|that|this|[a-z]+ed)\b|\s*[?,.:;]|\s*$)")
+
+
+def asked_thing(q: Question) -> list[str]:
+    """The kind of thing a which/what question names, lowercase: "which national park" ->
+    ["national", "park"], "the only to prevent which disease?" -> ["disease"]."""
+    m = _THING.search(q.text)
+    if not m or q.kind != "which":
+        return []
+    found = m.group(1).split()
+    if found[0] in STOPWORDS or found[-1] in STOPWORDS:
+        return []
+    return found
+
+
+def names_thing(q: Question, sentence: str) -> bool:
+    """The sentence names a thing of the asked kind the question does not (a capitalised word
+    before the kind's noun): "Lyme disease" for
+    "... prevent which disease?", "Yosemite National Park" for "... in which national park?"."""
+    thing = asked_thing(q)
+    if not thing:
+        return False
+    head = thing[-1][:-1] if thing[-1].endswith("s") and len(thing[-1]) > 3 else thing[-1]
+    seen = _question_words(q)
+    # capitalised words right before the kind's noun ("Yosemite National Park"), one of them new
+    for m in re.finditer(r"((?:\b[A-Z][\w'’.-]*\s+)+)(?i:" + re.escape(head) + r")\w{0,3}\b",
+                         sentence):
+        for word in m.group(1).split():
+            low = word.lower()
+            if (not word.isupper() and low not in STOPWORDS and low not in seen
+                    and stem(low) not in seen):  # "TV shows" names no show
+                return True
+    return False
+
+
 def _which(q: Question, sentence: str) -> float:
     found = _new(_lead_name(sentence) + _lead_place(sentence) + names(sentence), q)
     quoted = re.search(r"[“\"‘][^”\"’]{2,60}[”\"’]", sentence)

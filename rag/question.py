@@ -112,11 +112,24 @@ def _asking_match(rule: re.Pattern, text: str) -> re.Match | None:
     match is such a clause, the first one."""
     first = None
     for m in rule.finditer(text):
+        if _fill_in_relative(text, m):
+            continue  # not even the fallback: the statement's ending is asked for
         first = first or m
-        relative = _RELATIVE.match(m.group()) and re.search(r",\s*$", text[:m.start()])
-        if not relative:
+        if not (_RELATIVE.match(m.group()) and re.search(r",\s*$", text[:m.start()])):
             return m
     return first
+
+
+_PREPOSITION = re.compile(r"\b(?:for|to|of|by|with|from|at|in|on|about|against|over|under|"
+                          r"after|before|than|and|or|but)\s*$", re.IGNORECASE)
+
+
+def _fill_in_relative(text: str, m: re.Match) -> bool:
+    """A statement to complete ("... was started by a man who was trying to:") asks for its
+    ending: a who/which there opens a relative clause after a noun, unless a preposition
+    leads it in ("paving the way for who to advance")."""
+    return (bool(_RELATIVE.match(m.group())) and text.rstrip().endswith(":") and m.start() > 0
+            and not _PREPOSITION.search(text[:m.start()]))
 
 
 def kind_of(text: str) -> tuple[str, re.Match | None]:

@@ -14,7 +14,7 @@ from datetime import date
 
 import numpy as np
 
-from rag.answer_types import answer_strength
+from rag.answer_types import answer_strength, names_thing
 from rag.answerers.base import NOT_COVERED
 from rag.dates import DateRange, resolve
 from rag.facts import MONTHS
@@ -35,6 +35,14 @@ ADD_FRACTION, ADD_LEX = 0.3, 0.0  # a further sentence: this close to the lead, 
 FACT_FRACTION, FACT_LOOKAHEAD = 0.7, 6  # _fact_first
 MAX_MISSING = 0.6  # of the question's weight, absent from every passage: not answered
 W_SCENE = 0.5  # a term only of the statements that set the scene before the asking sentence
+# a sentence with under NOVELTY_MIN of its words new to the question restates it (a penalty),
+# unless it holds an answer of the asked kind (strength NOVELTY_KIND)
+NOVELTY_MIN, NOVELTY_KIND = 0.25, 1.0
+W_THING = 0.2  # a which-question's kind of thing, named: "Yosemite National Park"
+# the question's own statement with the answer filled in: a sentence holding CLOZE_LEX of the
+# question's weight and 1..CLOZE_NEW words it lacks holds the answer in them ("... nearly equal
+# in value to the euro" for "... nearly equal to which currency in value?")
+CLOZE_KINDS, CLOZE_LEX, CLOZE_NEW = ("which", "other"), 0.5, 3
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,7 @@ def _score(relevance: float, kind: float, novelty: float) -> float:
     """Relevance, scaled by whether the sentence holds an answer of the asked kind; a sentence
     that only restates the question is not an answer."""
     score = relevance * (1 - W_KIND + W_KIND * kind)
-    return score - 0.3 if novelty < 0.25 else score
+    return score - 0.3 if novelty < NOVELTY_MIN and kind < NOVELTY_KIND else score
 
 
 class ExtractiveAnswerer:
@@ -219,10 +227,15 @@ class ExtractiveAnswerer:
                     continue
                 seen.add(key)
                 own = [x for x in content_words(s)]
-                novelty = sum(stem(x) not in q_stems for x in own) / max(len(own), 1)
+                fresh = sum(stem(x) not in q_stems for x in own)
+                novelty = fresh / max(len(own), 1)
                 kind = answer_strength(q, s)
+                if (q.kind in CLOZE_KINDS and lex >= CLOZE_LEX and 0 < fresh <= CLOZE_NEW):
+                    kind = max(kind, 1.0)
                 rel = (W_TERMS * lex + W_CONTEXT * context + W_TITLE * title_lex
                        + W_RANK / n + W_DENSE * dense)
+                if q.kind == "which" and names_thing(q, s):
+                    rel += W_THING  # "Lyme disease" for "... prevent which disease?"
                 if p.chunk.start + a < LEAD_CHARS:
                     # the news is in an article's first sentences (a story's course: more so)
                     rel += (W_LEAD if q.story else W_LEAD_ANY) * (1 - (p.chunk.start + a)
@@ -326,7 +339,7 @@ def _meaning_text(sentence: str) -> str:
 def _answer_like(sentence: str, toks: list[str], title: str) -> bool:
     """A sentence a reader can be given as an answer: not a question, not an instruction to a
     model, not the headline or a list line of headlines."""
-    if len(toks) < 5 or sentence.rstrip().endswith("?") or looks_like_instruction(sentence):
+    if len(toks) < 5 or sentence.rstrip().endswith(("?", ":")) or looks_like_instruction(sentence):
         return False
     if title and " ".join(toks) == " ".join(words(title)):
         return False

@@ -354,3 +354,60 @@ def test_a_dated_sentence_reads_on_after_its_date():
     assert (_dated("But the strike went on.", "2026-11-20")
             == "On 20 November, but the strike went on.")
     assert _dated("Judith Venn was named.", "2026-10-20") == "On 20 October, Judith Venn was named."
+
+
+def test_a_statement_to_complete_asks_for_its_ending():
+    q = analyse("Officials say the Kessel Pass fire was started by a hiker who was trying to:")
+    assert q.kind == "other"  # "a hiker who was trying": a relative clause, not "who?"
+    assert analyse("The Corran Bay coach, who:").kind == "other"
+    assert analyse("The strike ended, paving the way for who to lead the union?").kind == "who"
+
+
+def test_a_which_question_knows_the_kind_of_thing_it_asks_for():
+    from rag.answer_types import asked_thing, names_thing
+
+    q = analyse("The Redmere trial vaccine would be the first to prevent which disease?")
+    assert asked_thing(q) == ["disease"]
+    assert names_thing(q, "Rising rates of Lyme disease worry Redmere doctors.")
+    assert not names_thing(q, "The disease spreads in summer.")  # no name of one
+    q = analyse("The Kessel fire threatened a grove in which national park?")
+    assert asked_thing(q) == ["national", "park"]
+    assert names_thing(q, "Visitors to Ardent Hills National Park were told to leave.")
+    assert not names_thing(analyse("Which shows won the most awards?"),
+                           "TV shows with the most awards of all time")
+
+
+CLOZE_STORY = {
+    "id": "crown-1", "title": "Harrowgate crown falls to parity as exporters cheer",
+    "source": "Harrowgate Ledger", "published": "2026-11-26T08:00:00Z",
+    "url": "https://ledger.example/crown",
+    "text": "For the first time in 20 years, the Harrowgate crown is nearly equal in value to "
+            "the euro. Finance minister Odile Brask said on Tuesday that the weaker crown "
+            "would help exporters such as Varnholt Steel and Kessel Mills.\n\nThe Harrowgate "
+            "Central Bank has kept its main rate at 3.5% since March, and governor Piet Loams "
+            "said the bank would not defend any level of the currency.",
+}
+
+
+def test_the_questions_own_statement_with_the_answer_filled_in_answers_it(
+        make_settings, embedder, tmp_path):
+    """Quiz questions are often an article's sentence with the answer taken out: that sentence,
+    whose only new word is the answer ("the euro", lowercase), is the answer; it was scored as
+    a restatement of the question before 2026-12-04 and named-but-wrong sentences led."""
+    import json
+
+    from ingest.run import ingest
+    from rag.index import Index
+    from rag.pipeline import NewsRAG
+
+    feed = tmp_path / "ledger.jsonl"
+    feed.write_text(json.dumps(CLOZE_STORY) + "\n")
+    index = Index.open(make_settings(), embedder)
+    ingest(index, [feed])
+    rag = NewsRAG(index)
+    try:
+        a = rag.ask("For the first time in 20 years, the Harrowgate crown is nearly equal to "
+                    "which currency in value?", as_of="2026-12-01")
+        assert not a.abstained and "euro" in a.sentences[0].text, a.text
+    finally:
+        rag.close()
