@@ -34,6 +34,7 @@ MAX_WORDS = 80  # the lead sentence and what follows it; the issue's "about 80 w
 ADD_FRACTION, ADD_LEX = 0.3, 0.0  # a further sentence: this close to the lead, this many terms
 FACT_FRACTION, FACT_LOOKAHEAD = 0.7, 6  # _fact_first
 MAX_MISSING = 0.6  # of the question's weight, absent from every passage: not answered
+W_DATES = 0.15  # an article dated within the dates the question names ("this week"): one term more
 W_SCENE = 0.5  # a term only of the statements that set the scene before the asking sentence
 # a sentence with under NOVELTY_MIN of its words new to the question restates it (a penalty),
 # unless it holds an answer of the asked kind (strength NOVELTY_KIND)
@@ -221,7 +222,7 @@ class ExtractiveAnswerer:
                 context, prev_lex = prev_lex, lex
                 if in_dates:
                     hits.append("<dates>")
-                    lex = min(1.0, lex + 0.15)
+                    lex = min(1.0, lex + W_DATES)
                 key = " ".join(toks)
                 if not _answer_like(s, toks, p.chunk.title) or key in seen:
                     continue
