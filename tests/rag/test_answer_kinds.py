@@ -411,3 +411,41 @@ def test_the_questions_own_statement_with_the_answer_filled_in_answers_it(
         assert not a.abstained and "euro" in a.sentences[0].text, a.text
     finally:
         rag.close()
+
+
+QUOTE_STORY = {
+    "id": "orrin-quote-1", "title": "Orrin tunnel plan goes ahead despite opposition",
+    "source": "Orrin Valley Gazette", "published": "2026-11-27T08:00:00Z",
+    "url": "https://gazette.example/orrin-quote",
+    "text": "Transport minister Aldo Fenwick said on Tuesday that the Orrin tunnel plan would go "
+            "ahead as the regional assembly voted. Assembly members from the valley's towns "
+            "backed the minister's plan for the tunnel.\n\n“It is a bridge to nowhere,” said "
+            "Marta Quill, who speaks on finance for the opposition. Work on the Lindenford "
+            "portal is due to start in the spring.",
+}
+
+
+def test_the_words_a_question_quotes_find_who_said_them(make_settings, embedder, tmp_path):
+    """The sentence holding the quoted words answers "who said ...": it shares few other words
+    with the question, so the minister's sentence led before 2026-12-04."""
+    import json
+
+    from ingest.run import ingest
+    from rag.answerers.extractive import _quoted
+    from rag.index import Index
+    from rag.pipeline import NewsRAG
+
+    assert _quoted("Who called the plan “a bridge to nowhere” this week?") == [
+        "a bridge to nowhere"]
+    assert _quoted("What did “Squid Game” win?") == []  # a title, not words someone said
+    feed = tmp_path / "gazette.jsonl"
+    feed.write_text(json.dumps(QUOTE_STORY) + "\n")
+    index = Index.open(make_settings(), embedder)
+    ingest(index, [feed])
+    rag = NewsRAG(index)
+    try:
+        a = rag.ask("Who said this week that the Orrin tunnel plan of the transport minister was "
+                    "“a bridge to nowhere”?", as_of="2026-12-01")
+        assert not a.abstained and "Marta Quill" in a.sentences[0].text, a.text
+    finally:
+        rag.close()
