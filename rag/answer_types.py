@@ -3,6 +3,7 @@ not already contain? (A person for "who", a number with its unit for "how much",
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from rag.countries import countries_in
 from rag.facts import MONTHS, WEEKDAYS, dates, names, numbers
@@ -42,12 +43,13 @@ _QUANT_UNITS = {
 }
 
 
-def _question_words(q: Question) -> set[str]:
+@lru_cache(maxsize=256)
+def _question_words(q: Question) -> frozenset[str]:
     """The question's words and their stems, and the parts of its hyphenated ones: a question
     about "Covid-19" already holds the "Covid" of a sentence."""
     ws = words(q.text)
     ws += [part for w in ws if "-" in w for part in w.split("-") if part]
-    return {stem(w) for w in ws} | set(ws)
+    return frozenset({stem(w) for w in ws} | set(ws))
 
 
 _NOT_FIRST_NAMES = frozenset((
@@ -176,12 +178,17 @@ _THING = re.compile(r"\b(?i:which|what)\s+((?:[a-z][\w'’-]*\s+){0,2}?[a-z][\w'
 def asked_thing(q: Question) -> list[str]:
     """The kind of thing a which/what question names, lowercase: "which national park" ->
     ["national", "park"], "the only to prevent which disease?" -> ["disease"]."""
-    m = _THING.search(q.text)
-    if not m or q.kind != "which":
-        return []
-    found = m.group(1).split()
+    return list(_asked_thing(q))
+
+
+@lru_cache(maxsize=256)
+def _asked_thing(q: Question) -> tuple[str, ...]:
+    """asked_thing, read once per question (it is asked for every candidate sentence)."""
+    if q.kind != "which" or not (m := _THING.search(q.text)):
+        return ()
+    found = tuple(m.group(1).split())
     if found[0] in STOPWORDS or found[-1] in STOPWORDS:
-        return []
+        return ()
     return found
 
 
@@ -189,7 +196,7 @@ def names_thing(q: Question, sentence: str) -> bool:
     """The sentence names a thing of the asked kind the question does not (a capitalised word
     before the kind's noun): "Lyme disease" for
     "... prevent which disease?", "Yosemite National Park" for "... in which national park?"."""
-    thing = asked_thing(q)
+    thing = _asked_thing(q)
     if not thing:
         return False
     head = thing[-1][:-1] if thing[-1].endswith("s") and len(thing[-1]) > 3 else thing[-1]

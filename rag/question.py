@@ -88,6 +88,11 @@ class Question:
 
 
 _QUOTED = re.compile(r"“[^”]{0,300}”|\"[^\"]{0,300}\"")
+
+
+def quoted(text: str) -> list[str]:
+    """The words a question quotes (someone's, not the reader's asking), without the marks."""
+    return [m.group()[1:-1] for m in _QUOTED.finditer(text)]
 _STATEMENT_END = re.compile(r"(?<=[.!])\s+(?=[A-Z“\"‘'])")
 _ASKING = re.compile(r"\b(who|whom|whose|what|when|where|why|how|which)\b|[?:]\s*$",
                      re.IGNORECASE)

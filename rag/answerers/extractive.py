@@ -18,7 +18,7 @@ from rag.answer_types import answer_strength, names_thing
 from rag.answerers.base import NOT_COVERED
 from rag.dates import DateRange, resolve
 from rag.facts import MONTHS
-from rag.question import Question, analyse, parts
+from rag.question import Question, analyse, parts, quoted
 from rag.text import content_words, looks_like_instruction, sentence_spans, stem, words
 from rag.types import Passage
 
@@ -237,7 +237,7 @@ class ExtractiveAnswerer:
                     kind = max(kind, 1.0)
                 rel = (W_TERMS * lex + W_CONTEXT * context + W_TITLE * title_lex
                        + W_RANK / n + W_DENSE * dense)
-                if quotes and any(x in " ".join(toks) for x in quotes):
+                if quotes and any(x in key for x in quotes):
                     rel += W_QUOTE  # the words the question quotes: who said them, of what
                 if q.kind == "which" and names_thing(q, s):
                     rel += W_THING  # "Lyme disease" for "... prevent which disease?"
@@ -336,8 +336,7 @@ def _fact_first(cands: list[Candidate]) -> list[Candidate]:
 def _quoted(question: str) -> list[str]:
     """The words a question quotes, three or more ("... described as “another devastating
     decision” this week?"), as the sentence words they match."""
-    found = re.findall(r"[“\"]([^”\"]{10,300})[”\"]", question)
-    return [" ".join(ws) for x in found if len(ws := words(x)) >= 3]
+    return [" ".join(ws) for x in quoted(question) if len(ws := words(x)) >= 3]
 
 
 def _meaning_text(sentence: str) -> str:

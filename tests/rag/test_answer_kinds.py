@@ -24,6 +24,23 @@ def _has(text: str, golds) -> bool:
     return any(g.lower() in text.lower() for g in golds)
 
 
+def _ask_one_story(make_settings, embedder, tmp_path, story: dict, *questions: str):
+    """A fresh index holding only `story` (a JSONL feed line), and its answers to `questions`
+    as of 2026-12-01."""
+    from ingest.run import ingest
+    from rag.index import Index
+
+    feed = tmp_path / "story.jsonl"
+    feed.write_text(json.dumps(story) + "\n")
+    index = Index.open(make_settings(), embedder)
+    ingest(index, [feed])
+    rag = NewsRAG(index)
+    try:
+        return [rag.ask(q, as_of="2026-12-01") for q in questions]
+    finally:
+        rag.close()
+
+
 @pytest.mark.parametrize("question, kind", [
     ("Who was appointed to mediate the Port Calder transit strike?", "who"),
     ("Where will the fisheries summit be held?", "where"),
@@ -258,25 +275,13 @@ def test_a_sentence_of_the_asked_kind_leans_on_its_own_passage(make_settings, em
     """"Who designed ...?" shares one word with the sentence naming the architect, and four with
     the sentence before it in the same passage: it is answered with the architect, not abstained
     (it abstained before 2026-12-02)."""
-    import json
-
-    from ingest.run import ingest
-    from rag.index import Index
-    from rag.pipeline import NewsRAG
     from tests.conftest import NEW_STORY
 
-    feed = tmp_path / "courier.jsonl"
-    feed.write_text(json.dumps(NEW_STORY) + "\n")
-    index = Index.open(make_settings(), embedder)
-    ingest(index, [feed])
-    rag = NewsRAG(index)
-    try:
-        a = rag.ask("Who designed the library at the Tessany Quay glassworks?", as_of="2026-12-01")
-        assert not a.abstained and "Ilse Marbeck" in a.sentences[0].text
-        off = rag.ask("Who designed the Tessany Quay footbridge?", as_of="2026-12-01")
-        assert off.abstained, off.text  # no footbridge in the news
-    finally:
-        rag.close()
+    a, off = _ask_one_story(make_settings, embedder, tmp_path, NEW_STORY,
+                            "Who designed the library at the Tessany Quay glassworks?",
+                            "Who designed the Tessany Quay footbridge?")
+    assert not a.abstained and "Ilse Marbeck" in a.sentences[0].text
+    assert off.abstained, off.text  # no footbridge in the news
 
 
 def test_a_scene_setting_statement_does_not_decide_what_is_asked():
@@ -394,23 +399,10 @@ def test_the_questions_own_statement_with_the_answer_filled_in_answers_it(
     """Quiz questions are often an article's sentence with the answer taken out: that sentence,
     whose only new word is the answer ("the euro", lowercase), is the answer; it was scored as
     a restatement of the question before 2026-12-04 and named-but-wrong sentences led."""
-    import json
-
-    from ingest.run import ingest
-    from rag.index import Index
-    from rag.pipeline import NewsRAG
-
-    feed = tmp_path / "ledger.jsonl"
-    feed.write_text(json.dumps(CLOZE_STORY) + "\n")
-    index = Index.open(make_settings(), embedder)
-    ingest(index, [feed])
-    rag = NewsRAG(index)
-    try:
-        a = rag.ask("For the first time in 20 years, the Harrowgate crown is nearly equal to "
-                    "which currency in value?", as_of="2026-12-01")
-        assert not a.abstained and "euro" in a.sentences[0].text, a.text
-    finally:
-        rag.close()
+    [a] = _ask_one_story(make_settings, embedder, tmp_path, CLOZE_STORY,
+                         "For the first time in 20 years, the Harrowgate crown is nearly equal "
+                         "to which currency in value?")
+    assert not a.abstained and "euro" in a.sentences[0].text, a.text
 
 
 QUOTE_STORY = {
@@ -428,24 +420,12 @@ QUOTE_STORY = {
 def test_the_words_a_question_quotes_find_who_said_them(make_settings, embedder, tmp_path):
     """The sentence holding the quoted words answers "who said ...": it shares few other words
     with the question, so the minister's sentence led before 2026-12-04."""
-    import json
-
-    from ingest.run import ingest
     from rag.answerers.extractive import _quoted
-    from rag.index import Index
-    from rag.pipeline import NewsRAG
 
     assert _quoted("Who called the plan “a bridge to nowhere” this week?") == [
         "a bridge to nowhere"]
     assert _quoted("What did “Squid Game” win?") == []  # a title, not words someone said
-    feed = tmp_path / "gazette.jsonl"
-    feed.write_text(json.dumps(QUOTE_STORY) + "\n")
-    index = Index.open(make_settings(), embedder)
-    ingest(index, [feed])
-    rag = NewsRAG(index)
-    try:
-        a = rag.ask("Who said this week that the Orrin tunnel plan of the transport minister was "
-                    "“a bridge to nowhere”?", as_of="2026-12-01")
-        assert not a.abstained and "Marta Quill" in a.sentences[0].text, a.text
-    finally:
-        rag.close()
+    [a] = _ask_one_story(make_settings, embedder, tmp_path, QUOTE_STORY,
+                         "Who said this week that the Orrin tunnel plan of the transport minister "
+                         "was “a bridge to nowhere”?")
+    assert not a.abstained and "Marta Quill" in a.sentences[0].text, a.text
