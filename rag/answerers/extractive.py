@@ -222,6 +222,7 @@ class ExtractiveAnswerer:
                 hits = [k for k in stemmed if _held(k, have)]
                 lex = sum(stemmed[k] for k in hits) / total
                 context, prev_lex = prev_lex, lex
+                own_lex = lex  # the sentence's own words, before the article's dates
                 if in_dates:
                     hits.append("<dates>")
                     lex = min(1.0, lex + W_DATES)
@@ -233,7 +234,7 @@ class ExtractiveAnswerer:
                 fresh = sum(stem(x) not in q_stems for x in own)
                 novelty = fresh / max(len(own), 1)
                 kind = answer_strength(q, s)
-                if (q.kind in CLOZE_KINDS and lex >= CLOZE_LEX and 0 < fresh <= CLOZE_NEW):
+                if (q.kind in CLOZE_KINDS and own_lex >= CLOZE_LEX and 0 < fresh <= CLOZE_NEW):
                     kind = max(kind, 1.0)
                 rel = (W_TERMS * lex + W_CONTEXT * context + W_TITLE * title_lex
                        + W_RANK / n + W_DENSE * dense)

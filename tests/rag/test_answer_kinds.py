@@ -429,3 +429,24 @@ def test_the_words_a_question_quotes_find_who_said_them(make_settings, embedder,
                          "Who said this week that the Orrin tunnel plan of the transport minister "
                          "was “a bridge to nowhere”?")
     assert not a.abstained and "Marta Quill" in a.sentences[0].text, a.text
+
+
+def test_the_filled_in_reading_counts_the_sentences_own_words_not_its_articles_date():
+    """A short sentence of an article dated "this week" shares the dates bonus but hardly any of
+    the question's words: it is no filled-in statement. The test read the share after the bonus
+    (0.45) until 2026-12-04, so a sentence of the week's news holding one question word and up to
+    three others passed it."""
+    from rag.answerers.extractive import ExtractiveAnswerer
+    from rag.types import Chunk, Passage
+
+    text = ("It rained all day at the festival. The Harrowgate festival was headlined by Saltmarsh on the "
+            "Marsh Field this week.")
+    chunk = Chunk("fest-0000", "fest", 0, text, 0, len(text), "Harrowgate festival",
+                  "Harrowgate Ledger", "2026-11-26T08:00:00Z")
+    q = analyse("The Harrowgate festival was headlined by which band on the Marsh Field this week?")
+    assert q.kind == "which"
+    cands = {c.text: c for c in ExtractiveAnswerer().candidates(q, [Passage(chunk, 1.0)],
+                                                               as_of=date(2026, 11, 27))}
+    assert cands["It rained all day at the festival."].kind < 1.0  # dated this week, but none of the words
+    assert cands["The Harrowgate festival was headlined by Saltmarsh on the Marsh Field this "
+                 "week."].kind == 1.0
