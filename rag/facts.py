@@ -141,7 +141,7 @@ def names(text: str) -> list[str]:
             continue
         if _sentence_start(text, m.start()) and not word.isupper():
             continue
-        out.append(low.strip("."))
+        out.append(low.replace(".", ""))  # "U.S." and "US" are one name
     return out
 
 
@@ -208,7 +208,7 @@ def conflicts(claim: str, passage: str, span: str | None = None, window: str | N
             out.append(f"unit of {v}")
     missing = c.dates - dates(context)
     out += [f"date {d}" for d in sorted(missing)]
-    words_here = {t.lower().strip(".") for t in _TOKEN.findall(context)}
+    words_here = {t.lower().replace(".", "") for t in _TOKEN.findall(context)}
     words_here |= {w.rstrip("s") for w in words_here}
     claim_names = list(dict.fromkeys(c.names))
     absent = [n for n in claim_names if not _name_in(n, words_here, context)]

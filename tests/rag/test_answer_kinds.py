@@ -450,3 +450,23 @@ def test_the_filled_in_reading_counts_the_sentences_own_words_not_its_articles_d
     assert cands["It rained all day at the festival."].kind < 1.0  # dated this week, but none of the words
     assert cands["The Harrowgate festival was headlined by Saltmarsh on the Marsh Field this "
                  "week."].kind == 1.0
+
+
+def test_a_further_sentence_of_a_who_answer_names_someone_new():
+    """After the lead has named the chair, a sentence that names her again only takes the room
+    of one that says more: it ranked second and was added until 2026-12-04."""
+    from rag.answerers.extractive import ExtractiveAnswerer
+    from rag.types import Chunk, Passage
+
+    lead = "Judge Ada Voss will chair the Harrowgate harbour inquiry, the ministry said on Monday."
+    again = "The Harrowgate harbour inquiry will be chaired by Voss, who sat on the appeal court."
+    deputy = "Tomas Reyne, a retired harbour master, will sit beside her as deputy."
+    text = f"{lead} {again} {deputy}"
+    chunk = Chunk("inq-0000", "inq", 0, text, 0, len(text), "Harrowgate harbour inquiry",
+                  "Harrowgate Ledger", "2026-11-26T08:00:00Z")
+    question = "Who will chair the Harrowgate harbour inquiry?"
+    answerer = ExtractiveAnswerer()
+    ranked = [c.text for c in answerer.candidates(analyse(question), [Passage(chunk, 1.0)])]
+    assert ranked == [lead, again, deputy]  # the restatement is the more relevant
+    assert [c.text for c in answerer.select(question, [Passage(chunk, 1.0)], limit=2)] == [
+        lead, deputy]

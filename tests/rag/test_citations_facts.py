@@ -61,6 +61,16 @@ def test_the_order_of_who_did_what_to_whom_counts():
     assert not conflicts("Harbor City beat Orrin Valley 3-1.", passage, span=passage)
 
 
+def test_initials_with_or_without_their_dots_are_one_name():
+    """"US" in a claim is the passage's "U.S." (and the other way round): a lacking name until
+    2026-12-04, which rejected RealTime QA's true claims on it."""
+    passage = "He was sentenced, according to Assistant U.S. Attorney Joseph Fitzpatrick."
+    assert not conflicts("He was sentenced, according to Assistant US Attorney Joseph "
+                         "Fitzpatrick.", passage)
+    assert not conflicts("U.S. officials said so.", "US officials said so on Monday.")
+    assert conflicts("UK officials said so.", "US officials said so on Monday.") == ["name uk"]
+
+
 def test_numbers_are_read_with_their_units():
     assert numbers("a 4.5% raise, $38 million, 1,850 drivers, 2.3 billion euros") == [
         ("4.5", "percent"), ("38 million", "dollar"), ("1850", None), ("2.3 billion", "euro")]
