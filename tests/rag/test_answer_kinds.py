@@ -24,14 +24,15 @@ def _has(text: str, golds) -> bool:
     return any(g.lower() in text.lower() for g in golds)
 
 
-def _ask_one_story(make_settings, embedder, tmp_path, story: dict, *questions: str):
-    """A fresh index holding only `story` (a JSONL feed line), and its answers to `questions`
-    as of 2026-12-01."""
+def _ask_one_story(make_settings, embedder, tmp_path, story: dict | list[dict], *questions: str):
+    """A fresh index holding only `story` (a JSONL feed line, or several), and its answers to
+    `questions` as of 2026-12-01."""
     from ingest.run import ingest
     from rag.index import Index
 
     feed = tmp_path / "story.jsonl"
-    feed.write_text(json.dumps(story) + "\n")
+    feed.write_text("".join(json.dumps(s) + "\n" for s in
+                            (story if isinstance(story, list) else [story])))
     index = Index.open(make_settings(), embedder)
     ingest(index, [feed])
     rag = NewsRAG(index)
@@ -127,9 +128,8 @@ def test_a_two_part_question_gets_each_part_from_its_passage(demo_rag):
 
 # Known false answers (docs/eval/README.md, "The extractive answerer"): every word of these
 # questions is somewhere in the news, so neither the terms nor the meaning gate catches them.
-KNOWN_FALSE_ANSWERS = {"How many passengers used Mallowport airport in October?",
-                       "Who founded the Port Safety League?",
-                       "How much does a season pass for the Skerrin Island ferry cost?"}
+# the league's article says it "was founded in 1986", without a founder
+KNOWN_FALSE_ANSWERS = {"Who founded the Port Safety League?"}
 
 
 @pytest.mark.parametrize("q", [
@@ -470,3 +470,35 @@ def test_a_further_sentence_of_a_who_answer_names_someone_new():
     assert ranked == [lead, again, deputy]  # the restatement is the more relevant
     assert [c.text for c in answerer.select(question, [Passage(chunk, 1.0)], limit=2)] == [
         lead, deputy]
+
+
+FESTIVAL_STORY = {
+    "id": "festival-1", "title": "Saltmarsh close the Harrowgate festival in the rain",
+    "source": "Harrowgate Ledger", "published": "2026-11-23T08:00:00Z",
+    "url": "https://ledger.example/festival",
+    "text": "The folk band Saltmarsh headlined the closing night of the Harrowgate festival on "
+            "Saturday, playing for two hours on the Marsh Field stage despite steady rain.\n\n"
+            "Singer Maren Holt thanked the 9,000 people who stayed to the end. The organisers "
+            "said next year's festival would move to July.",
+}
+# another story, so that "joined" is a word the index holds (a question word the news never
+# uses abstains by itself)
+CHOIR_STORY = {
+    "id": "choir-1", "title": "Harrowgate choir gains members",
+    "source": "Harrowgate Ledger", "published": "2026-11-20T08:00:00Z",
+    "url": "https://ledger.example/choir",
+    "text": "Forty singers joined the Harrowgate town choir this autumn, its conductor said, "
+            "the most since it began rehearsing in the old corn exchange.",
+}
+
+
+def test_who_did_a_deed_the_article_never_tells_abstains(make_settings, embedder, tmp_path):
+    """"Who joined ... on stage?" of an article that names the band but never says anyone
+    joined it: answered with the headliners until 2026-12-04 (a RealTime QA question about
+    Glastonbury the same way)."""
+    joined, headlined = _ask_one_story(
+        make_settings, embedder, tmp_path, [FESTIVAL_STORY, CHOIR_STORY],
+        "Who joined Saltmarsh on stage at the Harrowgate festival?",
+        "Who headlined the closing night of the Harrowgate festival?")
+    assert joined.abstained, joined.text
+    assert not headlined.abstained and "Saltmarsh" in headlined.sentences[0].text, headlined.text
