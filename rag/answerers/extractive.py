@@ -158,8 +158,8 @@ class ExtractiveAnswerer:
         own = _of_article(passages, best)
         if q.kind != "acronym" and self.missing_share(q, own) > MAX_MISSING_LEAD:
             return []  # the lead's own article is about something else
-        if not _tells_the_deed(question, own):
-            return []  # 1 RealTime QA answer withdrawn, a wrong one (Glastonbury); none lost
+        if (deed := _deed(question)) and not self._tells_deed(deed, q, best, own, cands):
+            return []
         limit = limit or self.max_sentences
         if q.story:
             return self._story(cands, limit)
@@ -181,6 +181,20 @@ class ExtractiveAnswerer:
             n_words += len(c.text.split())
             seen |= _answer_units(c.text)
         return picked
+
+    def _tells_deed(self, deed: str, q: Question, best: Candidate, own: Sequence[Passage],
+                    cands: Sequence[Candidate]) -> bool:
+        """The lead's article tells the deed (or thing) the question asks about: passages that
+        never say joined do not answer "Who joined Saltmarsh on stage?" (1 RealTime QA answer
+        withdrawn, a wrong one; none lost). Nor, when the lead does not say it either, an
+        article whose sentences that say it name no one: "... since it was founded in 1986"
+        for "Who founded the Port Safety League?"."""
+        if not _tells(deed, [p.chunk.text + " " + p.chunk.title for p in own]):
+            return False
+        if q.kind != "who" or _tells(deed, [best.text]):
+            return True
+        tellers = [c for c in cands if c.article == best.article and _tells(deed, [c.text])]
+        return not tellers or any(c.kind >= 1.0 for c in tellers)
 
     def _story(self, cands: list[Candidate], limit: int) -> list[Candidate]:
         """A story's course: the best sentence of each relevant article, newest first (the
@@ -349,22 +363,22 @@ _PRICED = re.compile(r"\bhow much (?:does|did|do|will|would|could|is|was|are|wer
 _PREPOSITION = re.compile(r"\s+(?:for|of|to|in|on|at|from|with|by)\s+.*$", re.IGNORECASE)
 
 
-def _tells_the_deed(question: str, passages: Sequence[Passage]) -> bool:
-    """"Who joined Saltmarsh on stage?" asks for whoever did the deed, "How much does a season
-    pass for the ferry cost?" for the price of a pass: the passages of an article that never
-    say joined (nor joining), or pass, do not answer it, whatever else of the question they
-    hold. A word of five letters or more also matches the words it begins ("found" in
-    "founder")."""
+def _deed(question: str) -> str | None:
+    """The word a question asks about beyond its subject: the deed of "Who joined Saltmarsh on
+    stage?", the thing priced by "How much does a season pass for the ferry cost?" (pass)."""
     if m := _WHO_DID.match(question):
         word = m.group(1)
     elif m := _PRICED.search(question):
         word = _PREPOSITION.sub("", m.group(1)).split()[-1]
     else:
-        return True
-    if word.lower() in STOPWORDS:
-        return True
-    key = _norm(word.lower())
-    have = _stems(words(" ".join(p.chunk.text + " " + p.chunk.title for p in passages)))
+        return None
+    return None if word.lower() in STOPWORDS else _norm(word.lower())
+
+
+def _tells(key: str, texts: Sequence[str]) -> bool:
+    """A word (its stem) is in the texts; one of five letters or more also as the start of a
+    word ("found" in "founder")."""
+    have = _stems(words(" ".join(texts)))
     return key in have or (len(key) >= 5 and any(w.startswith(key) for w in have))
 
 
