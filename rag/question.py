@@ -153,12 +153,18 @@ _CUE = re.compile(r"\bhow (much|many|long|far|old|big|large|high|tall|deep|fast|
                   re.IGNORECASE)
 
 
+# "what date", "which year": the asking words of a when-question
+_WHEN_CUE = re.compile(r"\b(?:what|which)\s+(date|day|year|time|month)\b", re.IGNORECASE)
+
+
 def question_terms(text: str, kind: str) -> tuple[str, ...]:
-    """The question's content words, in order: without the words that only ask ("how *long*"),
-    with "last" when it is the verb asked about ("How long did the strike last?")."""
+    """The question's content words, in order: without the words that only ask ("how *long*",
+    "on what *date*"), with "last" when it is the verb asked about ("How long did the strike
+    last?")."""
     terms = list(dict.fromkeys(content_words(text)))
-    if kind == "quantity":
-        cues = {m.group(1).lower() for m in _CUE.finditer(text)}
+    cue = {"quantity": _CUE, "when": _WHEN_CUE}.get(kind)
+    if cue is not None:
+        cues = {m.group(1).lower() for m in cue.finditer(text)}
         rest = [t for t in terms if t not in cues]
         terms = rest or terms
     if re.search(r"\blast\s*\?\s*$", text, re.IGNORECASE) and "last" not in terms:

@@ -78,6 +78,12 @@ def test_the_asking_words_are_not_terms_and_an_asked_verb_is():
     assert analyse("How long did the Mallowport dockers' strike last?").terms == (
         "mallowport", "dockers", "strike", "last")
     assert "much" not in analyse("How much will the Orrin Valley rail tunnel cost?").terms
+    # "on what date" asks for a date: "date" is no word the news must hold (a demo question
+    # abstained on it until 2026-12-04, since no article uses the word)
+    assert analyse("On what date did Lumen-1 finally launch?").terms == (
+        "lumen-1", "finally", "launch")
+    assert "year" not in analyse("In which year was the league founded?").terms
+    assert "date" in analyse("Who set the date of the vote?").terms
 
 
 # Known misses of the lead sentence, measured 2026-12-02 (docs/eval/README.md): the fact is in
@@ -361,6 +367,10 @@ def test_a_dated_sentence_reads_on_after_its_date():
     assert (_dated("But the strike went on.", "2026-11-20")
             == "On 20 November, but the strike went on.")
     assert _dated("Judith Venn was named.", "2026-10-20") == "On 20 October, Judith Venn was named."
+    passage = "Ridership has climbed back to 92%. Board chair Evelyn Marsh spoke.\n\nMarsh said so."
+    assert (_dated("Ridership has climbed back to 92%.", "2026-11-20", passage)
+            == "On 20 November, ridership has climbed back to 92%.")
+    assert (_dated("Marsh said so.", "2026-11-20", passage) == "On 20 November, Marsh said so.")
 
 
 def test_a_statement_to_complete_asks_for_its_ending():
@@ -504,3 +514,23 @@ def test_who_did_a_deed_the_article_never_tells_abstains(make_settings, embedder
         "Who headlined the closing night of the Harrowgate festival?")
     assert joined.abstained, joined.text
     assert not headlined.abstained and "Saltmarsh" in headlined.sentences[0].text, headlined.text
+
+
+SATELLITE_STORY = {
+    "id": "ardent-1", "title": "Ardent-2 weather satellite reaches orbit on second try",
+    "source": "Skerry Courier", "published": "2026-10-22T08:00:00Z",
+    "url": "https://courier.example/ardent",
+    "text": "The Ardent-2 weather satellite launched from Skerry Point on October 21, four days "
+            "after a first attempt was scrubbed because of a faulty valve.\n\n"
+            "It is the final satellite of the Ardent series, the agency said, and will send its "
+            "first pictures in December.",
+}
+
+
+
+def test_on_what_date_is_asked_of_news_that_never_says_date(make_settings, embedder, tmp_path):
+    """No article uses the word "date": "On what date ..." is answered with the date, not
+    abstained on as a question about a thing the news never mentions (until 2026-12-04)."""
+    (launch,) = _ask_one_story(make_settings, embedder, tmp_path, SATELLITE_STORY,
+                               "On what date did the Ardent-2 satellite finally launch?")
+    assert not launch.abstained and "October 21" in launch.sentences[0].text, launch.text
