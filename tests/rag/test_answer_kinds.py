@@ -534,3 +534,30 @@ def test_on_what_date_is_asked_of_news_that_never_says_date(make_settings, embed
     (launch,) = _ask_one_story(make_settings, embedder, tmp_path, SATELLITE_STORY,
                                "On what date did the Ardent-2 satellite finally launch?")
     assert not launch.abstained and "October 21" in launch.sentences[0].text, launch.text
+
+
+OLD_PM_STORY = {
+    "id": "valdora-pm", "title": "Valdora's prime minister steps down after budget revolt",
+    "source": "Harbor Ledger", "published": "2025-03-29T08:00:00Z",
+    "url": "https://ledger.example/valdora-pm",
+    "text": "Prime Minister Tomas Brel of Valdora stepped down on Sunday after a month of "
+            "turmoil over his budget, leaving the country without a government.",
+}
+NEW_PM_STORY = {
+    "id": "ostmark-pm", "title": "Ostmark leader quits after losing confidence vote",
+    "source": "Harbor Ledger", "published": "2026-11-27T08:00:00Z",
+    "url": "https://ledger.example/ostmark-pm",
+    "text": "Ostmark's prime minister, Anja Keller, resigned on Thursday after losing a "
+            "confidence vote in parliament by 88 votes to 71.",
+}
+
+
+def test_this_weeks_news_leads_over_an_old_story_in_the_questions_words(
+        make_settings, embedder, tmp_path):
+    """"stepped down this week": the old story says "stepped down", the week's says
+    "resigned". An article dated over 60 days before the asked dates weighs less
+    (`W_STALE`); the 2021 resignation of another prime minister led a RealTime QA answer
+    about Draghi's that way until 2026-12-04."""
+    (a,) = _ask_one_story(make_settings, embedder, tmp_path, [OLD_PM_STORY, NEW_PM_STORY],
+                          "The prime minister of which country stepped down this week?")
+    assert not a.abstained and "Ostmark" in a.sentences[0].text, a.text
