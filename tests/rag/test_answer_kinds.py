@@ -161,6 +161,13 @@ def test_story_questions_lead_with_the_newest_and_say_when(demo_rag):
         assert by_number[s.citations[0]].published[:10] == d.isoformat()
 
 
+def test_a_story_answer_opens_with_its_newest_articles_lead(demo_rag):
+    """The newest article's own opening sentence (the 92% ridership), not its second one (the
+    weekday boardings), leads the latest on the strike (`W_LEAD`; until 2026-12-04 it did not)."""
+    a = demo_rag.ask("What is the latest on the Port Calder transit strike?", as_of="2026-11-24")
+    assert "92%" in a.sentences[0].text, a.text
+
+
 def _month(text: str) -> int:
     from rag.facts import MONTHS
 
@@ -525,7 +532,6 @@ SATELLITE_STORY = {
             "It is the final satellite of the Ardent series, the agency said, and will send its "
             "first pictures in December.",
 }
-
 
 
 def test_on_what_date_is_asked_of_news_that_never_says_date(make_settings, embedder, tmp_path):
