@@ -56,12 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     # also accepted here: `newsrag` may pass them on when they follow eval's own options
     p.add_argument("--data-dir", type=Path, help="index folder; the eval index goes in DIR/eval/")
     p.add_argument("--embedder", help="embedder name (minilm, minilm-int8)")
+    p.add_argument("--vectors", action="append", type=Path, metavar="FILE",
+                   help="a vector file to reuse when building the index (repeatable; default: "
+                        "the vectors-*.npz beside the corpus that match the embedder)")
     return p
 
 
 def main(rest: Sequence[str], settings: Settings) -> int:
     args = build_parser().parse_args(list(rest))
     changes = {k: v for k, v in (("data_dir", args.data_dir), ("embedder", args.embedder)) if v}
+    if args.vectors:
+        changes["vector_files"] = tuple(str(p) for p in args.vectors)
     settings = settings.replace(**changes) if changes else settings
     from eval.report import compare_runs, write_report
 
@@ -214,6 +219,9 @@ def _index_facts(dataset: Dataset, settings: Settings, index: Any, ingest_report
         "key": index_key(dataset.corpus, settings), "dir": str(index.settings.data_dir),
         **index.catalog.counts(), "build_seconds": round(build_seconds, 1),
         "reused": ingest_report.ingested + ingest_report.updated == 0,
+        "vector_files": list(index.settings.vector_files),
+        "vectors_reused": ingest_report.vectors_reused,
+        "vectors_embedded": ingest_report.vectors_embedded,
     }
 
 

@@ -273,13 +273,27 @@ def eval_settings(corpus: Path, settings: Settings) -> Settings:
     return settings.replace(data_dir=data_dir, chroma_url=None, collection="eval")
 
 
+def vector_files_beside(corpus: Path) -> tuple[str, ...]:
+    """The vector files (`vectors-*.npz`) that ship beside a corpus file or inside its folder."""
+    corpus = Path(corpus)
+    folder = corpus if corpus.is_dir() else corpus.parent
+    return tuple(str(p) for p in sorted(folder.glob("vectors-*.npz")))
+
+
 def open_eval_index(corpus: Path, settings: Settings, progress: Callable | None = None):
-    """The dataset's index, built on first use; later runs only check that nothing changed."""
+    """The dataset's index, built on first use; later runs only check that nothing changed.
+
+    Vectors come from the settings' vector files, else from the ones beside the corpus that
+    match the embedder (a vector's key is its exact text: the index is the same either way)."""
     from ingest.run import ingest
     from rag.index import Index
 
     s = eval_settings(corpus, settings)
+    if not s.vector_files:
+        s = s.replace(vector_files=vector_files_beside(corpus))
     index = Index.open(s)
+    if not settings.vector_files and s.vector_files:
+        _keep_matching_vector_files(index)
     try:
         report = ingest(index, [Path(corpus)], progress=progress)
         if index.catalog.counts()["articles"] == 0:
@@ -291,6 +305,22 @@ def open_eval_index(corpus: Path, settings: Settings, progress: Callable | None 
         {"corpus": str(Path(corpus).resolve()), "settings": {n: str(getattr(s, n))
          for n in INDEX_SETTINGS}}, indent=2), "utf-8")
     return index, report
+
+
+def _keep_matching_vector_files(index) -> None:
+    """Found beside the corpus, not asked for: a file of another embedder is left out, not an
+    error (a corpus may ship vectors of several models)."""
+    from rag.vector_files import VectorFile, VectorFileError
+
+    keep = []
+    for path in index.settings.vector_files:
+        try:
+            f = VectorFile(path)
+        except VectorFileError:
+            continue
+        if (f.model, f.dimension) == (index.embedder.name, index.embedder.dimension):
+            keep.append(path)
+    index.settings = index.settings.replace(vector_files=tuple(keep))
 
 
 # ---------------------------------------------------------------- document identity

@@ -34,6 +34,8 @@ class IngestReport:
     chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    vectors_embedded: int = 0
+    vectors_reused: int = 0  # found in the vector files (NEWSRAG_VECTOR_FILES, --vectors)
 
     def to_dict(self) -> dict[str, Any]:
         secs = max(self.seconds, 1e-9)
@@ -55,6 +57,8 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "embed_seconds": round(self.embed_seconds, 3),
+            "vectors_embedded": self.vectors_embedded,
+            "vectors_reused": self.vectors_reused,
             "articles_per_s": round((self.ingested + self.updated) / secs, 2),
             "chunks_per_s": round(self.chunks / secs, 2),
         }
@@ -185,9 +189,12 @@ class Ingestor:
         if not self.batch:
             return
         items = self.batch
-        self.report.embed_seconds += self.index.write_batch([
+        stats = self.index.write_batch([
             ArticleWrite(i.article, i.file, i.chunks, i.replaces, i.sig.bands(),
                          i.sig.values.tobytes()) for i in items])
+        self.report.embed_seconds += stats.embed_seconds
+        self.report.vectors_embedded += stats.embedded
+        self.report.vectors_reused += stats.reused
         chunks = sum(len(i.chunks) for i in items)
         self.report.ingested += sum(not i.replaces for i in items)
         self.report.updated += sum(i.replaces for i in items)
@@ -231,6 +238,7 @@ def ingest(
 ) -> IngestReport:
     """Ingest files and folders into the index; safe to re-run and to interrupt."""
     t0 = time.perf_counter()
+    index.vector_files  # noqa: B018 - a bad vector file is refused before anything is written
     with index.writing(f"ingest into {index.settings.data_dir}"):
         ing = Ingestor(index, progress)
         ing.report.recovered = len(index.recover())

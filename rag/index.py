@@ -27,6 +27,7 @@ from rag.protocols import Catalog, VectorStore
 from rag.settings import Settings
 from rag.store import ChromaStore
 from rag.types import Article, Chunk
+from rag.vector_files import VectorLibrary
 
 
 def embedding_text(chunk: Chunk) -> str:
@@ -69,12 +70,22 @@ class ArticleWrite:
 
 
 @dataclass
+class BatchStats:
+    """What writing one batch took: seconds embedding, vectors embedded and vectors reused
+    from the vector files."""
+    embed_seconds: float = 0.0
+    embedded: int = 0
+    reused: int = 0
+
+
+@dataclass
 class Index:
     settings: Settings
     catalog: Catalog
     store: VectorStore
     embedder: Embedder
     _bm25: MemoryBM25 | None = field(default=None, repr=False)
+    _vector_files: VectorLibrary | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Index:
@@ -118,6 +129,28 @@ class Index:
     def readonly(self) -> bool:
         return self.catalog.readonly
 
+    @property
+    def vector_files(self) -> VectorLibrary | None:
+        """The settings' vector files, opened (and checked against the embedder) on first use."""
+        if self._vector_files is None and self.settings.vector_files:
+            self._vector_files = VectorLibrary(self.settings.vector_files, self.embedder.name,
+                                               self.embedder.dimension)
+        return self._vector_files
+
+    def vectors_for(self, texts: Sequence[str]) -> tuple[np.ndarray, BatchStats]:
+        """The vectors of these embedding texts: from the vector files where one holds the exact
+        text, embedded otherwise."""
+        t0 = time.perf_counter()
+        library = self.vector_files
+        if library is None:
+            return self.embedder.embed_batch(list(texts)), BatchStats(
+                time.perf_counter() - t0, len(texts), 0)
+        vectors, found = library.find(texts)
+        todo = np.flatnonzero(~found)
+        if len(todo):
+            vectors[todo] = self.embedder.embed_batch([texts[i] for i in todo])
+        return vectors, BatchStats(time.perf_counter() - t0, len(todo), int(found.sum()))
+
     # --- writing ----------------------------------------------------------------------------
     @contextmanager
     def writing(self, action: str) -> Iterator[None]:
@@ -129,11 +162,10 @@ class Index:
         with self.catalog.exclusive_writer():
             yield
 
-    def write_batch(self, items: Sequence[ArticleWrite]) -> float:
-        """Write whole articles, crash-safe (see the module's note). Returns the seconds spent
-        embedding."""
+    def write_batch(self, items: Sequence[ArticleWrite]) -> BatchStats:
+        """Write whole articles, crash-safe (see the module's note). Says what embedding took."""
         if not items:
-            return 0.0
+            return BatchStats()
         given = [i.vectors is not None for i in items]
         if any(given) and not all(given):
             raise ValueError("Give vectors for every article of a batch or for none.")
@@ -146,19 +178,18 @@ class Index:
         if replaced:
             self.store.delete_articles(replaced)
         chunks = [c for i in items for c in i.chunks]
-        t0 = time.perf_counter()
         if all(given):
             vectors = np.concatenate([i.vectors for i in items]).astype(np.float32)
+            stats = BatchStats(0.0, 0, len(chunks))
         else:
-            vectors = self.embedder.embed_batch([embedding_text(c) for c in chunks])
-        seconds = time.perf_counter() - t0
+            vectors, stats = self.vectors_for([embedding_text(c) for c in chunks])
         self.store.upsert(chunks, vectors, [chunk_metadata(c) for c in chunks])
         self.catalog.commit_articles(
             {i.article.id: i.chunks for i in items},
             [(b, h, i.article.id) for i in items for b, h in i.bands],
             {i.article.id: i.signature for i in items if i.signature is not None},
         )
-        return seconds
+        return stats
 
     def recover(self) -> list[str]:
         """Roll back articles a crash left half-written: no orphan vectors, no partial rows."""

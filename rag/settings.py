@@ -34,6 +34,9 @@ class Settings:
     max_file_bytes: int = 50_000_000
     ingest_batch_chunks: int = 1024  # chunks embedded and committed together
     near_dup_threshold: float = 0.8
+    # vector files (rag/vector_files.py) whose vectors an ingest reuses instead of embedding;
+    # NEWSRAG_VECTOR_FILES: comma-separated paths
+    vector_files: tuple[str, ...] = ()
     # retrieval
     top_k: int = 6
     candidates: int = 40
@@ -89,6 +92,7 @@ class Settings:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         object.__setattr__(self, "cors_origins", tuple(self.cors_origins))
         object.__setattr__(self, "trusted_proxies", tuple(self.trusted_proxies))
+        object.__setattr__(self, "vector_files", tuple(str(p) for p in self.vector_files))
         if not (math.isfinite(self.recency_prior) and self.recency_prior >= 0):
             raise ConfigError("Setting 'recency_prior' must be 0 (off) or more; got "
                               f"{self.recency_prior!r}")

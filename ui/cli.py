@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=INGEST_EXITS)
     p.add_argument("paths", nargs="+", type=Path)
     p.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    p.add_argument("--vectors", action="append", type=Path, metavar="FILE",
+                   help="a vector file whose vectors are reused instead of embedding the same "
+                        "text again (repeatable; also NEWSRAG_VECTOR_FILES)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true")
 
@@ -185,6 +188,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if missing:
         raise NewsragError(f"No such file or folder: {', '.join(missing)}")
     settings = settings_from(args)
+    if args.vectors:
+        settings = settings.replace(vector_files=settings.vector_files
+                                    + tuple(str(p) for p in args.vectors))
     index = Index.open(settings)
     bar = None
     if not args.no_progress and not args.json:
@@ -217,6 +223,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"removed {data['removed']}, chunks {data['chunks']}, {data['seconds']} s "
         f"({data['articles_per_s']} articles/s, {data['chunks_per_s']} chunks/s)"
     )
+    if report.vectors_reused:
+        print(f"vectors: {report.vectors_reused} reused from vector files, "
+              f"{report.vectors_embedded} embedded")
     if report.skipped:
         print(f"skipped {sum(report.skipped.values())}: " + ", ".join(
             f"{reason} {n}" for reason, n in report.skipped.most_common()))
