@@ -9,6 +9,7 @@ import ipaddress
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections import deque
@@ -112,7 +113,11 @@ class BodyLimit:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = f"The request body is larger than {self.limit} bytes."
-        await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
+        body: dict[str, Any] = {"detail": detail}
+        if scope["path"].startswith("/v1/"):  # the OpenAI-compatible door: OpenAI's shape
+            body = {"error": {"message": detail, "type": "invalid_request_error",
+                              "param": None, "code": "request_too_large"}}
+        await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
 # --- who is asking, from where ---------------------------------------------------------------
@@ -278,6 +283,9 @@ class Guard:
     def __init__(self, app: ASGIApp, settings: Settings, own: Collection[str],
                  fn_indices: Collection[int] = ()):
         self.app, self.own, self.fn_indices = app, frozenset(own), frozenset(fn_indices)
+        # a route with a path parameter (/api/articles/{id}) is its own by its pattern
+        self.own_patterns = [re.compile(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(p)))
+                             for p in own if "{" in p]
         self.key = settings.api_key if settings.chat_auth == "key" else None
         self.allowed = frozenset(settings.cors_origins)
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in settings.trusted_proxies]
@@ -287,7 +295,7 @@ class Guard:
             return await self.app(scope, receive, send)
         proxied = forwarded_client(scope, self.proxies)
         path = scope["path"]
-        if path in self.own:
+        if path in self.own or any(p.fullmatch(path) for p in self.own_patterns):
             return await self.app(scope, receive, send)
         if path not in CHAT_ROUTES and not path.startswith(CHAT_PREFIXES):
             return await self._refuse(scope, receive, send, 404, "Not Found")

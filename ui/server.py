@@ -202,6 +202,9 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
     _add_api_routes(app, rag, checks)
     _add_pages(app)
     _add_chat_session(app, settings, checks)
+    from ui.openai_api import add_openai_routes  # the doors import this module's shapes
+
+    add_openai_routes(app, rag, checks)
     if settings.watch and index is not None:
         # `serve --watch`: this process follows the feeds too (docs/watch.md)
         app.state.watcher = BackgroundWatcher(index, settings).start()

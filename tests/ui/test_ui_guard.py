@@ -279,3 +279,79 @@ def test_guard_settings_name_the_valid_choices() -> None:
         Settings.load({}, env={"NEWSRAG_CHAT_AUTH": "open"})
     with pytest.raises(ConfigError, match="expects IP addresses or networks .* got 'proxy.lan'"):
         Settings.load({}, env={"NEWSRAG_TRUSTED_PROXIES": "proxy.lan"})
+
+
+# --- 6. the other doors: the OpenAI-compatible endpoint, push, MCP ---------------------------
+# (method, path, a body that would be answered or stored); each door's own tests call it with
+# its real client (tests/ui/test_openai_door.py ...); here the guard's checks, door by door
+DOORS = {
+    "openai": ("POST", "/v1/chat/completions", {
+        "model": "newsrag", "messages": [{"role": "user", "content": MEDIATOR}]}),
+}
+
+
+def call_door(c: TestClient, door: str, headers: dict[str, str] | None = None,
+              body: Any = None) -> httpx.Response:
+    method, path, default = DOORS[door]
+    return c.request(method, path, json=default if body is None else body, headers=headers)
+
+
+def refusal(r: httpx.Response) -> str:
+    """The message of a refusal, in the door's own shape (OpenAI's for /v1/)."""
+    data = strict_json(r)
+    return data["error"]["message"] if "error" in data else data["detail"]
+
+
+@pytest.mark.parametrize("door", sorted(DOORS))
+def test_every_door_needs_the_key(make_app: Callable, door: str) -> None:
+    with TestClient(make_app(api_key=KEY, rate_limit_per_minute=0)) as c:
+        for headers in ({}, {"X-API-Key": "guess"}, {"Authorization": "Bearer guess"}):
+            r = call_door(c, door, headers)
+            assert r.status_code == 401, (headers, r.text)
+            assert "API key" in refusal(r) and ANSWER not in r.text
+        for headers in (WITH_KEY, {"Authorization": f"Bearer {KEY}"}):
+            assert call_door(c, door, headers).status_code == 200
+
+
+@pytest.mark.parametrize("door", sorted(DOORS))
+def test_every_door_checks_the_origin(client: TestClient, make_app: Callable, door: str) -> None:
+    r = call_door(client, door, {"Origin": "http://evil.example"})
+    assert r.status_code == 403 and "NEWSRAG_CORS_ORIGINS" in refusal(r)
+    assert call_door(client, door, {"Origin": "http://testserver"}).status_code == 200
+    with TestClient(make_app(cors_origins=("https://news.example",),
+                             rate_limit_per_minute=0)) as c:
+        assert call_door(c, door, {"Origin": "https://news.example"}).status_code == 200
+        assert call_door(c, door, {"Origin": "https://evil.example"}).status_code == 403
+
+
+@pytest.mark.parametrize("door", sorted(DOORS))
+def test_every_door_has_the_body_limit(client: TestClient, door: str) -> None:
+    method, path, body = DOORS[door]
+    big = json_with_padding(body, 40_000)
+    r = client.request(method, path, content=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "larger than 32768 bytes" in refusal(r)
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for i in range(0, len(big), 1024):
+            yield big[i:i + 1024]
+
+    r = client.request(method, path, content=chunks(),
+                       headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+@pytest.mark.parametrize("door", sorted(DOORS))
+def test_every_door_is_rate_limited(make_app: Callable, door: str) -> None:
+    with TestClient(make_app(rate_limit_per_minute=2)) as c:
+        codes = [call_door(c, door) for _ in range(3)]
+    assert [r.status_code for r in codes] == [200, 200, 429]
+    assert "Too many requests" in refusal(codes[-1]) and int(codes[-1].headers["Retry-After"]) > 0
+
+
+def json_with_padding(body: Any, size: int) -> bytes:
+    """The body as JSON, padded past `size` bytes with a field the door would refuse anyway."""
+    import json
+
+    padded = dict(body) if isinstance(body, dict) else {"items": body}
+    padded["padding"] = "x" * size
+    return json.dumps(padded).encode()
