@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import NewsragError
 from rag.settings import Settings
 from rag.types import HISTORY_TURNS_ACCEPTED
+from ui.commands import close_quotes
 from ui.watching import freshness, stats_with_feeds
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def answer_markdown(answer: dict, turn: int = 1) -> str:
         return f"{text}\n\n_{when[0].upper() + when[1:]}._" if when else text
     parts = []
     for i, s in enumerate(answer.get("sentences", [])):
-        body = md_escape(s["text"])
+        body = md_escape(close_quotes(s["text"]))
         if s.get("supported", True) and s.get("citations"):
             body += " " + "".join(
                 f"[\\[{int(n)}\\]](#{card_id(turn, n)}-s{i})" for n in s["citations"])

@@ -183,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.run import ingest
     from rag.index import Index
+    from ui.commands import counted
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
@@ -219,7 +220,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         f"seen {data['seen']} articles in {data['files']} files "
         f"({data['files_unchanged']} files unchanged): ingested {data['ingested']}, "
         f"updated {data['updated']}, unchanged {data['unchanged']}, "
-        f"duplicates {sum(report.duplicates.values())} {data['duplicates'] or ''}, "
+        f"duplicates {counted(report.duplicates)}, "
         f"removed {data['removed']}, chunks {data['chunks']}, {data['seconds']} s "
         f"({data['articles_per_s']} articles/s, {data['chunks_per_s']} chunks/s)"
     )
@@ -254,6 +255,7 @@ def _ingest_status(report: IngestReport, paths: Sequence[Path]) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from rag.index import Index
+    from ui.commands import check_text
 
     index = Index.open(settings_from(args))
     try:
@@ -281,7 +283,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         for line in feed_lines(data["feeds"]):
             print(f"  {line}")
     if args.check:
-        print(f"check      {data['check']}")
+        print(f"check      {check_text(data['check'])}")
     return 0
 
 

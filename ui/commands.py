@@ -4,31 +4,90 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
+from rag.citations import render
 from rag.settings import Settings
 from rag.types import Answer, answer_to_dict
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "demo" / "corpus"
 
 
-def format_answer(answer: Answer, width: int = 100) -> str:
-    """The answer, then its numbered sources with the supporting passage span. An abstention
-    is the pipeline's own sentence ("The indexed news does not cover this."), printed as is."""
-    lines = [textwrap.fill(answer.text, width)]
+def format_answer(answer: Answer, width: int = 100, today: bool = False) -> str:
+    """The answer, the day it was read against, then its numbered sources, each with the
+    sentences the answer's claims rest on. An abstention is the pipeline's own sentence ("The
+    indexed news does not cover this."), printed as is. `today`: the as-of was not given."""
+    text = render([replace(s, text=close_quotes(s.text)) for s in answer.sentences]
+                  ) if answer.sentences else answer.text
+    lines = [textwrap.fill(text, width)]
+    if day := day_label(answer.as_of):
+        lines.append(f"(as of {day}" + (": today; --as-of YYYY-MM-DD reads 'last week' and "
+                                        "'latest' against another day)" if today else ")"))
     if answer.citations:
         lines += ["", "Sources:"]
+    used = quoted_spans(answer)
     for c in answer.citations:
         meta = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
         lines.append(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else ""))
         if c.url:
             lines.append(f"    {c.url}")
-        a, b = c.span_in_passage
-        span = " ".join(c.passage[a:b].split()) if 0 <= a < b <= len(c.passage) else ""
-        if span:
-            lines.append(textwrap.fill(f"“{span}”", width, initial_indent="    ",
-                                       subsequent_indent="    "))
+        for a, b in used.get(c.number) or [c.span_in_passage]:
+            a, b = closed_quote(c.passage, a, b)
+            span = " ".join(c.passage[a:b].split()) if 0 <= a < b <= len(c.passage) else ""
+            if span:
+                lines.append(textwrap.fill(f"“{span}”", width, initial_indent="    ",
+                                           subsequent_indent="    "))
     return "\n".join(lines)
+
+
+def day_label(as_of: str | None) -> str:
+    """'24 November 2026' for an ISO day, '' for none."""
+    try:
+        d = date.fromisoformat((as_of or "")[:10])
+    except ValueError:
+        return ""
+    return f"{d.day} {d.strftime('%B')} {d.year}"
+
+
+def quoted_spans(answer: Answer) -> dict[int, list[tuple[int, int]]]:
+    """Per citation number, the spans of its passage the answer's sentences rest on, in the
+    order the sentences use them (the checker's spans: nothing is scored again here)."""
+    out: dict[int, list[tuple[int, int]]] = {}
+    for s in answer.sentences:
+        for number, a, b in s.spans:
+            if (a, b) not in out.setdefault(number, []):
+                out[number].append((a, b))
+    return out
+
+
+_OPENS = {"“": "”", '"': '"', "«": "»"}
+
+
+def close_quotes(sentence: str) -> str:
+    """A sentence that opens a quotation it does not close (the first sentence of a quoted
+    statement) ends with "…" and the closing mark, so the reader sees the quote goes on."""
+    for opening, closing in _OPENS.items():
+        unclosed = (sentence.count(opening) % 2 if opening == closing
+                    else sentence.count(opening) > sentence.count(closing))
+        if unclosed:
+            sentence = f"{sentence.rstrip()} …{closing}"
+    return sentence
+
+
+def closed_quote(passage: str, a: int, b: int, reach: int = 400) -> tuple[int, int]:
+    """The span widened to the end of a quotation it leaves open (a quoted statement of
+    several sentences), when that end is within `reach` characters."""
+    text = passage[a:b]
+    for opening, closing in _OPENS.items():
+        unclosed = (text.count(opening) % 2 if opening == closing
+                    else text.count(opening) > text.count(closing))
+        if unclosed:
+            end = passage.find(closing, b, b + reach)
+            if end >= 0:
+                b = end + 1
+    return a, b
 
 
 def ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -43,7 +102,7 @@ def ask(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(answer_to_dict(answer), indent=2, ensure_ascii=False))
     else:
-        print(format_answer(answer))
+        print(format_answer(answer, today=not args.as_of))
     return 0
 
 
@@ -60,8 +119,8 @@ def ingest_demo_if_empty(settings: Settings) -> None:
     finally:
         index.close()
     print(f"ingested {report['ingested']} articles ({report['chunks']} chunks) from "
-          f"{report['files']} files in {report['seconds']} s; duplicates {report['duplicates']}, "
-          f"skipped {report['skipped']}")
+          f"{report['files']} files in {report['seconds']} s; duplicates "
+          f"{counted(report['duplicates'])}, skipped {counted(report['skipped'])}")
 
 
 def serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -82,3 +141,33 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
                 timeout_graceful_shutdown=5, proxy_headers=False)
     return 0
+
+
+def counted(counts: dict[str, int]) -> str:
+    """'1 (near 1)' for {'near': 1}; '0' for none."""
+    total = sum(counts.values())
+    detail = ", ".join(f"{kind} {n}" for kind, n in counts.items() if n)
+    return f"{total} ({detail})" if detail else str(total)
+
+
+CHECK_PROBLEMS = {
+    "orphans_in_store": "chunks in Chroma the catalog lacks",
+    "missing_in_store": "catalog chunks missing from Chroma",
+    "pending": "chunks of an unfinished ingest",
+    "orphan_chunks": "catalog chunks of no article",
+    "articles_with_wrong_chunk_count": "articles with a wrong chunk count",
+}
+
+
+def check_text(check: dict) -> str:
+    """`stats --check` in words: consistent with the counts, or each disagreement named."""
+    if check.get("consistent"):
+        return (f"consistent: {check.get('store_chunks')} chunks in Chroma and in the catalog, "
+                f"{check.get('fts_rows')} full-text rows")
+    problems = [f"{check[k]} {words}" for k, words in CHECK_PROBLEMS.items() if check.get(k)]
+    if check.get("fts_rows_match") is False or (
+            check.get("fts_tokens") != check.get("fts_tokens_expected")):
+        problems.append("the full-text index disagrees with the chunks")
+    return ("NOT consistent: " + "; ".join(problems or ["see --json"])
+            + f" (Chroma {check.get('store_chunks')} chunks, catalog "
+            f"{check.get('catalog_chunks')}; every count: --json)")

@@ -70,7 +70,12 @@ class RateLimiter:
 
     def message(self, retry: float) -> str:
         return (f"Too many requests: the limit is {self.per_minute} questions per minute per "
-                f"client (counted per server process). Try again in {retry:.0f} s.")
+                f"client (counted per server process). Try again in {retry_seconds(retry)} s.")
+
+
+def retry_seconds(retry: float) -> int:
+    """Whole seconds to wait, rounded up (as Retry-After says): never "0 s"."""
+    return max(1, math.ceil(retry))
 
 
 class BodyLimit:

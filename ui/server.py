@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -46,6 +47,7 @@ from ui.guard import (
     origin_allowed,
     presented_key,
     refused_origin,
+    retry_seconds,
 )
 from ui.watching import BackgroundWatcher, stats_with_feeds
 
@@ -209,6 +211,7 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
         # `serve --watch`: this process follows the feeds too (docs/watch.md)
         app.state.watcher = BackgroundWatcher(index, settings).start()
         atexit.register(app.state.watcher.close)
+    _add_method_refusals(app)
     own = {route.path for route in app.routes}  # the JSON API, pages, docs: their own checks
     fn_indices: list[int] = []
     if chat:
@@ -259,7 +262,7 @@ class _Checks:
         retry = self.limiter.hit(client_id(request))
         if retry is not None:
             raise HTTPException(429, self.limiter.message(retry),
-                                headers={"Retry-After": str(int(retry + 0.999))})
+                                headers={"Retry-After": str(retry_seconds(retry))})
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -333,6 +336,26 @@ def _add_api_routes(app: FastAPI, rag: Any, checks: _Checks) -> None:
             body["detail"] = refused_origin(origin)
         return JSONResponse(body, headers={"Access-Control-Allow-Origin": "*",
                                            "Cache-Control": "no-store"})
+
+
+def _add_method_refusals(app: FastAPI) -> None:
+    """A wrong method on an API route gets 405 with its Allow header: Starlette says so only
+    when no other route matches the path, and the chat mounted at / matches every path."""
+    methods: dict[str, set[str]] = {}
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/"):
+            methods.setdefault(route.path, set()).update(route.methods - {"HEAD"})
+    for path, allowed in methods.items():
+        others = sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - allowed)
+        app.add_api_route(path, _not_allowed(", ".join(sorted(allowed))), methods=others,
+                          include_in_schema=False)
+
+
+def _not_allowed(allow: str) -> Any:
+    def refuse() -> JSONResponse:
+        return JSONResponse({"detail": f"Method Not Allowed: use {allow}"}, status_code=405,
+                            headers={"Allow": allow})
+    return refuse
 
 
 def _add_pages(app: FastAPI) -> None:
