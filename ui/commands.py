@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import socket
 import textwrap
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from rag.citations import render
+from rag.errors import NewsragError
 from rag.settings import Settings
 from rag.types import Answer, answer_to_dict
 
@@ -128,6 +131,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from ui.server import create_app
 
+    check_port(settings.host, settings.port)  # before the demo ingest and the model load
     if getattr(args, "ingest_demo_if_empty", False):
         ingest_demo_if_empty(settings)
     app = create_app(settings)
@@ -138,9 +142,38 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
           f"widget: <script src=\"{url}/widget.js\" async></script>")
     # proxy_headers=False: uvicorn would believe X-Forwarded-For from loopback; the app reads
     # it only from settings.trusted_proxies (ui/guard.py)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
-                timeout_graceful_shutdown=5, proxy_headers=False)
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info",
+                    timeout_graceful_shutdown=5, proxy_headers=False)
+    except SystemExit as e:  # uvicorn exits 3 when it could not start (the port taken since)
+        if e.code in (0, None):
+            return 0
+        raise NewsragError(f"The server did not start on {settings.host}:{settings.port} "
+                           f"(see the log above). {PORT_HINT}") from None
     return 0
+
+
+PORT_HINT = ("Choose another port with --port N or NEWSRAG_PORT=N (the host with --host or "
+             "NEWSRAG_HOST).")
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on, with the setting that changes it, before
+    anything slow happens (uvicorn would print its URL first, then fail with errno 98)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise NewsragError(f"Cannot serve on host {host!r}: {e.strerror}. Set another with "
+                           "--host or NEWSRAG_HOST.") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            s.bind(address)
+        except OSError as e:
+            why = ("is in use by another program (another `newsrag serve`?)"
+                   if e.errno == errno.EADDRINUSE else f"cannot be used: {e.strerror}")
+            raise NewsragError(f"Port {port} on {host} {why}. {PORT_HINT}") from None
 
 
 def counted(counts: dict[str, int]) -> str:

@@ -136,3 +136,33 @@ def test_a_quote_does_not_end_inside_an_open_quotation(make_settings: Any, embed
     assert quote.count("\u201c") == quote.count("\u201d") - 1, quote  # each quote closed, and ours
     assert "We simply have no crew left for it." in quote
 
+
+def test_serve_refuses_a_port_in_use_naming_the_setting(tmp_path: Path, capsys) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, out, err = run(capsys, "serve", "--port", str(port), "--data-dir",
+                             str(tmp_path / "idx"), "--ingest-demo-if-empty")
+    assert code == 2 and out == ""  # said before anything else: no URL, no demo ingest
+    assert f"Port {port} on 127.0.0.1 is in use" in err and "NEWSRAG_PORT" in err
+    assert not (tmp_path / "idx").exists()
+
+
+def test_serve_exits_2_when_the_port_is_taken_after_the_check(
+        index_settings: Settings, capsys, monkeypatch) -> None:
+    """The port taken between the check and uvicorn's bind: uvicorn's exit 3 becomes ours, 2."""
+    import socket
+
+    from ui import commands
+
+    monkeypatch.setattr(commands, "check_port", lambda host, port: None)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = run(capsys, "serve", "--port", str(port), "--data-dir",
+                           str(index_settings.data_dir))
+    assert code == 2 and "NEWSRAG_PORT" in err
