@@ -205,8 +205,10 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
     _add_pages(app)
     _add_chat_session(app, settings, checks)
     from ui.openai_api import add_openai_routes  # the doors import this module's shapes
+    from ui.push import add_push_routes
 
     add_openai_routes(app, rag, checks)
+    add_push_routes(app, rag, checks)
     if settings.watch and index is not None:
         # `serve --watch`: this process follows the feeds too (docs/watch.md)
         app.state.watcher = BackgroundWatcher(index, settings).start()
@@ -228,7 +230,8 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     if checks.allowed:
         app.add_middleware(
-            CORSMiddleware, allow_origins=sorted(checks.allowed), allow_methods=["GET", "POST"],
+            CORSMiddleware, allow_origins=sorted(checks.allowed),
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Content-Type", "X-API-Key", "Authorization"], max_age=600)
     return app
 
