@@ -7,7 +7,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,6 +192,31 @@ def stats_line(stats: dict) -> str:
             + (f" {md_escape(fresh)}." if fresh else ""))
 
 
+def as_of_note(as_of: str | None, stats: dict, today: date | None = None) -> str:
+    """What the next question is read against, said beside the question box; and, when all the
+    indexed news predates that day by over a week (a demo index), that it does."""
+    today = today or datetime.now(UTC).date()
+    typed = (as_of or "").strip()
+    try:
+        day = date.fromisoformat(typed) if typed else today
+    except ValueError:
+        return (f"**As of** {md_escape(typed[:24])} is not a day: write it as YYYY-MM-DD, or "
+                "clear it for today.")
+    text = f"Questions are read **{as_of_label(day.isoformat())}**" + (
+        " (today)" if day == today else "") + "."
+    newest = ((stats.get("date_range") or [None, None])[1] or "")[:10]
+    try:
+        gap = (day - date.fromisoformat(newest)).days
+    except ValueError:
+        return text
+    if gap > 7:
+        text += (f" All the indexed news predates that day: the newest article is from "
+                 f"{as_of_label(newest).removeprefix('as of ')}, {gap} days earlier, so \"last "
+                 "week\" and \"latest\" may find nothing. Set **As of** under Filters to an "
+                 "earlier day, or click a demo question.")
+    return text
+
+
 def example_questions(path: Path = QUESTIONS, n: int = 6) -> list[list[str]]:
     """A spread of demo questions (the first of each kind, then in order), with as-of dates."""
     if not path.is_file():
@@ -338,13 +363,21 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
 
     respond = _responder(rag, limit, limiter)
 
-    def refresh() -> tuple:
+    def refresh(request: gr.Request) -> tuple:
+        """On page load: the stats, the outlets, and the page's own as-of day in the box."""
         s = stats_with_feeds(rag)
-        return stats_line(s), gr.update(choices=list(s.get("sources", {})))
+        day = _page_as_of(request)
+        return (stats_line(s), gr.update(choices=list(s.get("sources", {}))),
+                gr.update(value=day) if day else gr.update(), as_of_note(day, s))
 
-    def pick(i: int) -> tuple[str, str]:
+    def noted(day: str) -> str:
+        return as_of_note(day, stats_with_feeds(rag))
+
+    def pick(i: int) -> tuple[str, str, str]:
+        """A demo question, and its day in the As-of box: the day the reader sees is the one
+        used, for this question and the ones typed after it."""
         question, day = examples[int(i)]
-        return question, day
+        return question, day, day
 
     def restart() -> tuple:
         return [], [], [], '<p class="nr-hint">New conversation.</p>', "", "", ""
@@ -355,6 +388,7 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
         chatbot = _chatbot()
         box, ask, clear = _question_row(limit)
         status = gr.Markdown("", elem_id="nr-status")
+        note = gr.Markdown(as_of_note("", stats), elem_id="nr-asof-note")
         outlets, since, until, as_of = _filters(stats)
         demo = _demo_questions(examples)
         gr.Markdown("### Sources")
@@ -365,12 +399,13 @@ def build_chat(rag: Any, settings: Settings, limiter: Any) -> "gr.Blocks":
         for trigger in (box.submit, ask.click):
             trigger(respond, inputs, outputs, concurrency_limit=8, api_visibility="private")
         if demo is not None:
-            demo.click(pick, [demo], [box, pinned], api_visibility="private").then(
+            demo.click(pick, [demo], [box, as_of, pinned], api_visibility="private").then(
                 respond, inputs, outputs, concurrency_limit=8, api_visibility="private")
         clear.click(restart, None, outputs, api_visibility="private")
         chatbot.clear(lambda: ([], [], '<p class="nr-hint">New conversation.</p>'), None,
                       [pairs, turns, cards], api_visibility="private")
-        blocks.load(refresh, None, [header, outlets], api_visibility="private")
+        as_of.change(noted, [as_of], [note], api_visibility="private")
+        blocks.load(refresh, None, [header, outlets, as_of, note], api_visibility="private")
     return blocks
 
 
@@ -409,7 +444,8 @@ def _filters(stats: dict) -> tuple["gr.Dropdown", "gr.Textbox", "gr.Textbox", "g
                               label="Outlets", info="none selected = all outlets")
         since = gr.Textbox(label="Published since", placeholder="YYYY-MM-DD")
         until = gr.Textbox(label="Published until", placeholder="YYYY-MM-DD")
-        as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (default: today)",
+        as_of = gr.Textbox(label="As of", placeholder="YYYY-MM-DD (empty: today)",
+                           elem_id="nr-asof",
                            info="'last week' and 'latest' are read against this day")
     return outlets, since, until, as_of
 

@@ -1,0 +1,77 @@
+"""Issue 39 in headless Chromium: the as-of day the reader sees is the one the chat uses, and a
+demo index says its news predates it; one source card per article."""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+
+from tests.ui.test_ui_browser import TIMEOUT, chat_ask
+from ui.chat import as_of_label
+
+pytestmark = pytest.mark.browser
+
+ALDERFORD = "What did the Alderford city council decide last week?"
+
+
+def open_chat(page: Any, live: Any, query: str = "") -> None:
+    page.goto(live.url + "/" + query)
+    page.wait_for_selector("#nr-question textarea", timeout=TIMEOUT)
+
+
+def note(page: Any) -> str:
+    return page.locator("#nr-asof-note").inner_text()
+
+
+def as_of_box(page: Any) -> str:
+    """The As-of box's value (the Filters accordion opened to show it)."""
+    if page.locator("#nr-asof textarea, #nr-asof input").count() == 0:
+        page.get_by_text("Filters", exact=True).click()
+    field = page.locator("#nr-asof textarea, #nr-asof input").first
+    field.wait_for(timeout=TIMEOUT)
+    return field.input_value()
+
+
+def answer_day(page: Any, n: int) -> str:
+    """The 'As of ...' line under the n-th answer."""
+    text = page.locator("#nr-chat [data-testid=bot]").nth(n - 1).inner_text()
+    return next(line for line in text.splitlines() if line.startswith("As of "))
+
+
+def test_the_page_as_of_is_shown_in_the_box_and_used(page: Any, live: Any) -> None:
+    open_chat(page, live, "?as_of=2026-11-24")
+    page.wait_for_function("document.querySelector('#nr-asof-note').innerText"
+                           ".includes('24 November 2026')", timeout=TIMEOUT)
+    assert as_of_box(page) == "2026-11-24"
+    chat_ask(page, ALDERFORD, 1)
+    assert answer_day(page, 1) == "As of 24 November 2026."
+    assert "Questions are read as of 24 November 2026." in note(page)
+    assert page.errors == []
+
+
+def test_typed_questions_say_today_and_that_the_demo_news_predates_it(
+        page: Any, live: Any, news_rag: Any) -> None:
+    today = datetime.now(UTC).date()
+    newest = date.fromisoformat(news_rag.stats()["date_range"][1][:10])
+    assert (today - newest).days > 7  # the demo index: all its news predates today
+    open_chat(page, live)
+    said = note(page)
+    assert f"Questions are read {as_of_label(today.isoformat())} (today)." in said
+    assert "All the indexed news predates that day" in said
+    assert as_of_label(newest.isoformat()).removeprefix("as of ") in said
+    chat_ask(page, ALDERFORD, 1)
+    assert answer_day(page, 1) == f"A{as_of_label(today.isoformat())[1:]}."
+
+    # a demo question pins its day in the box: the questions typed after it use it too
+    page.locator("#nr-demo button, #nr-demo tr, #nr-demo .gallery-item").first.click()
+    page.wait_for_selector("#nr-sources [data-turn='2']", timeout=TIMEOUT)
+    assert answer_day(page, 2) == "As of 24 November 2026."
+    assert as_of_box(page) == "2026-11-24"
+    page.wait_for_function("document.querySelector('#nr-asof-note').innerText"
+                           ".includes('as of 24 November 2026')", timeout=TIMEOUT)
+    assert "predates" not in note(page)
+    chat_ask(page, ALDERFORD, 3)
+    assert answer_day(page, 3) == "As of 24 November 2026."
+    assert "Stage 3" in page.locator("#nr-chat [data-testid=bot]").nth(2).inner_text()
+    assert page.errors == []
