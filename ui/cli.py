@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per poll")
     p.add_argument("--no-progress", action="store_true")
 
+    sub.add_parser("mcp", help="serve the MCP tools (search_news, ask_news, news_index) on "
+                   "stdin/stdout, for a local assistant", parents=[common])
+
     p = sub.add_parser("stats", help="what is indexed", parents=[common])
     p.add_argument("--json", action="store_true")
     p.add_argument("--check", action="store_true", help="also verify Chroma and the catalog agree")
@@ -305,6 +308,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return watch(args, settings_from(args))
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from ui.mcp_server import run_stdio
+
+    return run_stdio(settings_from(args))
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from eval.cli import main as eval_main
 
@@ -323,6 +332,7 @@ COMMANDS = {
     "serve": cmd_serve,
     "stats": cmd_stats,
     "watch": cmd_watch,
+    "mcp": cmd_mcp,
     "eval": cmd_eval,
     "bench": cmd_bench,
 }

@@ -204,11 +204,14 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
     _add_api_routes(app, rag, checks)
     _add_pages(app)
     _add_chat_session(app, settings, checks)
-    from ui.openai_api import add_openai_routes  # the doors import this module's shapes
+    # the other doors (they import this module's shapes)
+    from ui.mcp_server import add_mcp_door
+    from ui.openai_api import add_openai_routes
     from ui.push import add_push_routes
 
     add_openai_routes(app, rag, checks)
     add_push_routes(app, rag, checks)
+    add_mcp_door(app, rag, checks)
     if settings.watch and index is not None:
         # `serve --watch`: this process follows the feeds too (docs/watch.md)
         app.state.watcher = BackgroundWatcher(index, settings).start()

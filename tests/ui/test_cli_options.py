@@ -18,7 +18,7 @@ from ui.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "demo"
-COMMANDS = ("ingest", "ask", "serve", "stats", "eval", "bench")
+COMMANDS = ("ingest", "ask", "serve", "stats", "eval", "bench", "mcp")
 MEDIATOR = "Who was appointed to mediate the Port Calder transit strike?"
 # the installed console script when there is one: what a user runs
 SCRIPT = Path(sys.executable).with_name("newsrag")
@@ -46,6 +46,7 @@ def command_args(command: str, tmp: Path) -> list[str]:
         "ask": ["ask", MEDIATOR],
         "serve": ["serve", "--port", "8199"],
         "stats": ["stats"],
+        "mcp": ["mcp"],
         "eval": ["eval", "--questions", str(DEMO / "questions.jsonl"), "--corpus", str(article),
                  "--limit", "1", "--no-answers", "--no-progress", "--out", str(tmp / "run")],
         "bench": ["bench", "ingest", "--articles", "1", "--repeats", "1",

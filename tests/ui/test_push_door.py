@@ -1,6 +1,7 @@
 """The push door with httpx against a real uvicorn over an index of its own (the demo corpus):
-pushed, then asked about through every door; updated, deduplicated, deleted and then not cited;
-bad pushes refused; a push waits for another writer, then says who holds the lock."""
+pushed, then asked about through every door (/api/ask, the openai client, the mcp client);
+updated, deduplicated, deleted and then not cited; bad pushes refused; a push waits for another
+writer, then says who holds the lock."""
 from __future__ import annotations
 
 import json
@@ -92,6 +93,17 @@ def ask_openai(server: LiveServer, question: str = QUESTION) -> dict[str, Any]:
     return done.model_extra["newsrag"]
 
 
+def ask_mcp(server: LiveServer, question: str = QUESTION) -> dict[str, Any]:
+    from tests.ui.test_mcp_door import over_http
+
+    async def ask(session: Any) -> Any:
+        return await session.call_tool("ask_news", {"question": question, "as_of": AS_OF})
+
+    result = over_http(server.url, ask)
+    assert not result.is_error, result.content
+    return result.structured_content
+
+
 def test_pushed_then_answered_then_deleted_and_not_cited(http: httpx.Client,
                                                          server: LiveServer) -> None:
     before = answer(http)
@@ -104,12 +116,15 @@ def test_pushed_then_answered_then_deleted_and_not_cited(http: httpx.Client,
     assert ARCHITECT in now["answer"] and pushed["id"] in cited_ids(now)
     via_openai = ask_openai(server)
     assert ARCHITECT in via_openai["answer"] and pushed["id"] in cited_ids(via_openai)
+    via_mcp = ask_mcp(server)
+    assert ARCHITECT in via_mcp["answer"] and pushed["id"] in cited_ids(via_mcp)
 
     r = http.delete(f"/api/articles/{pushed['id']}")
     assert r.status_code == 200 and r.json()["status"] == "deleted", r.text
     gone = answer(http)
     assert pushed["id"] not in cited_ids(gone) and ARCHITECT not in gone["answer"]
     assert pushed["id"] not in cited_ids(ask_openai(server))
+    assert pushed["id"] not in cited_ids(ask_mcp(server))
     r = http.delete(f"/api/articles/{pushed['id']}")
     assert r.status_code == 404 and "No article has the id" in r.json()["detail"]
 

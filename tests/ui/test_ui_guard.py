@@ -291,12 +291,15 @@ DOORS = {
         "model": "newsrag", "messages": [{"role": "user", "content": MEDIATOR}]}, 200),
     "push": ("POST", "/api/articles", {"title": "Ferry fares rise"}, 422),
     "delete": ("DELETE", "/api/articles/a0123456789abcd", None, 404),
+    "mcp": ("POST", "/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "ask_news", "arguments": {"question": MEDIATOR}}}, 200),
 }
+MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}  # streamable HTTP asks for both
 
 
 def call_door(c: TestClient, door: str, headers: dict[str, str] | None = None) -> httpx.Response:
     method, path, body, _ = DOORS[door]
-    return c.request(method, path, json=body, headers=headers)
+    return c.request(method, path, json=body, headers={**MCP_ACCEPT, **(headers or {})})
 
 
 def let_in(door: str) -> int:
