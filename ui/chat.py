@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rag.errors import NewsragError
 from rag.settings import Settings
 from rag.types import HISTORY_TURNS_ACCEPTED
+from ui.cards import by_article
 from ui.commands import close_quotes
 from ui.watching import freshness, stats_with_feeds
 
@@ -32,6 +33,7 @@ CSS = """
 #nr-sources .nr-num { color: #0969da; margin-right: 4px; }
 #nr-sources .nr-meta { color: #57606a; font-size: 0.85em; margin: 2px 0 6px; }
 #nr-sources .nr-passage { white-space: pre-wrap; font-size: 0.9em; margin: 0; line-height: 1.45; }
+#nr-sources .nr-gap { color: #57606a; margin: 2px 0; }
 #nr-sources mark { background: #fff1a8; color: inherit; padding: 0 1px; }
 #nr-sources .nr-empty { border: 1px dashed #bf8700; background: #fff8c5; color: #3d2e00;
   border-radius: 8px; padding: 12px; }
@@ -72,24 +74,6 @@ def safe_url(url: str | None) -> str | None:
     return None
 
 
-def sentence_spans(answer: dict) -> dict[int, list[tuple[int, int, int]]]:
-    """Per citation number: (start, end, sentence index) of each answer sentence's supporting
-    span in the cited passage, as the checker found it (nothing is scored again here)."""
-    out: dict[int, list[tuple[int, int, int]]] = {}
-    for i, s in enumerate(answer.get("sentences", [])):
-        for span in s.get("spans", []):
-            out.setdefault(int(span["citation"]), []).append(
-                (int(span["start"]), int(span["end"]), i))
-    return out
-
-
-def passage_span(citation: dict) -> tuple[int, int] | None:
-    """The citation's own span as offsets into its passage (its span is in the article)."""
-    passage, length = citation["passage"], citation["span_end"] - citation["span_start"]
-    a = citation["span_start"] - citation.get("chunk_start", 0)
-    return (a, a + length) if 0 <= a and a + length <= len(passage) else None
-
-
 def marked(passage: str, spans: Sequence[tuple[int, int, int]]) -> str:
     """The passage as HTML with each sentence's span in a <mark data-s=i>; overlapping spans
     (two sentences resting on one line) merge into the first one."""
@@ -108,32 +92,29 @@ def card_id(turn: int, number: int) -> str:
     return f"nr-t{int(turn)}-c{int(number)}"
 
 
-def card_html(citation: dict, spans: Sequence[tuple[int, int, int]], turn: int = 1) -> str:
-    """One source card: headline link, outlet, date, and the passage with the cited spans marked."""
-    passage = citation["passage"]
-    if not spans and (own := passage_span(citation)):
-        spans = [(*own, -1)]
-    url, title = safe_url(citation.get("url")), h(citation.get("title") or "(untitled)")
+def card_html(card: dict, turn: int = 1) -> str:
+    """One source card per article: headline link, outlet, date, and its cited passages with
+    every sentence the answer rests on marked (ui.cards.by_article)."""
+    url, title = safe_url(card.get("url")), h(card.get("title") or "(untitled)")
     head = (f'<a href="{h(url)}" target="_blank" rel="noopener noreferrer nofollow">{title}</a>'
             if url else title)
-    meta = " · ".join(h(x) for x in (citation.get("source"), (citation.get("published") or "")[:10],
+    meta = " · ".join(h(x) for x in (card.get("source"), (card.get("published") or "")[:10],
                                      url) if x)
-    n = int(citation["number"])
+    n = int(card["number"])
+    passages = '<p class="nr-gap">…</p>'.join(
+        f'<p class="nr-passage">{marked(ex["text"], ex["marks"])}</p>' for ex in card["excerpts"])
     return (f'<div class="nr-card" id="{card_id(turn, n)}" data-n="{n}">'
             f'<div class="nr-head"><span class="nr-num">[{n}]</span>{head}'
-            f'</div><div class="nr-meta">{meta}</div><p class="nr-passage">'
-            f"{marked(passage, spans)}</p></div>")
+            f'</div><div class="nr-meta">{meta}</div>{passages}</div>')
 
 
 def cards_html(answer: dict, turn: int = 1) -> str:
-    """Source cards for an answer's citations, or the not-covered notice."""
+    """Source cards for an answer, one per article, or the not-covered notice."""
     if answer.get("abstained") or not answer.get("citations"):
         return (f'<div class="nr-empty"><strong>{NOT_COVERED_TITLE}.</strong> No indexed article '
                 "supports an answer to this question. Try other words, widen the outlet or date "
                 "filters, or ask about a story the index holds.</div>")
-    spans = sentence_spans(answer)
-    cards = "".join(card_html(c, spans.get(int(c["number"]), []), turn)
-                    for c in answer["citations"])
+    cards = "".join(card_html(card, turn) for card in by_article(answer)["cards"])
     return f'<div class="nr-cards">{cards}</div>'
 
 
@@ -166,6 +147,7 @@ def answer_markdown(answer: dict, turn: int = 1) -> str:
     """The answer for the chat bubble: each [n] a link to its card (the sentence's own span),
     and the day it was read against."""
     when = as_of_label(answer.get("as_of"))
+    answer = by_article(answer)  # [n] numbers the card, one per article
     if answer.get("abstained"):
         text = (f"**{NOT_COVERED_TITLE}.** No indexed article supports an answer to this "
                 "question.")

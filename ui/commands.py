@@ -6,43 +6,53 @@ import errno
 import json
 import socket
 import textwrap
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-from rag.citations import render
 from rag.errors import NewsragError
 from rag.settings import Settings
 from rag.types import Answer, answer_to_dict
+from ui.cards import by_article
 
 DEMO_CORPUS = Path(__file__).resolve().parent.parent / "demo" / "corpus"
 
 
 def format_answer(answer: Answer, width: int = 100, today: bool = False) -> str:
-    """The answer, the day it was read against, then its numbered sources, each with the
-    sentences the answer's claims rest on. An abstention is the pipeline's own sentence ("The
-    indexed news does not cover this."), printed as is. `today`: the as-of was not given."""
-    text = render([replace(s, text=close_quotes(s.text)) for s in answer.sentences]
-                  ) if answer.sentences else answer.text
+    """The answer, the day it was read against, then its sources, one per article (numbered
+    as the answer cites them), each with the sentences the answer's claims rest on. An
+    abstention is the pipeline's own sentence ("The indexed news does not cover this."),
+    printed as is. `today`: the as-of was not given."""
+    data = by_article(answer_to_dict(answer))
+    text = " ".join(_sentence(s) for s in data["sentences"]) or answer.text
     lines = [textwrap.fill(text, width)]
     if day := day_label(answer.as_of):
         lines.append(f"(as of {day}" + (": today; --as-of YYYY-MM-DD reads 'last week' and "
                                         "'latest' against another day)" if today else ")"))
-    if answer.citations:
+    if data["cards"]:
         lines += ["", "Sources:"]
-    used = quoted_spans(answer)
-    for c in answer.citations:
-        meta = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
-        lines.append(f"[{c.number}] {c.title}" + (f" ({meta})" if meta else ""))
-        if c.url:
-            lines.append(f"    {c.url}")
-        for a, b in used.get(c.number) or [c.span_in_passage]:
-            a, b = closed_quote(c.passage, a, b)
-            span = " ".join(c.passage[a:b].split()) if 0 <= a < b <= len(c.passage) else ""
-            if span:
-                lines.append(textwrap.fill(f"“{span}”", width, initial_indent="    ",
-                                           subsequent_indent="    "))
+    for card in data["cards"]:
+        meta = ", ".join(x for x in (card["source"], (card["published"] or "")[:10]) if x)
+        lines.append(f"[{card['number']}] {card['title']}" + (f" ({meta})" if meta else ""))
+        if card["url"]:
+            lines.append(f"    {card['url']}")
+        quoted: set[str] = set()
+        for excerpt in card["excerpts"]:
+            passage = excerpt["text"]
+            for a, b, _ in sorted(excerpt["marks"], key=lambda m: (m[2] < 0, m[2], m[0])):
+                a, b = closed_quote(passage, a, b)
+                quote = " ".join(passage[a:b].split())
+                if quote and quote not in quoted:
+                    quoted.add(quote)
+                    lines.append(textwrap.fill(f"“{quote}”", width, initial_indent="    ",
+                                               subsequent_indent="    "))
     return "\n".join(lines)
+
+
+def _sentence(s: dict) -> str:
+    """One answer sentence as printed: a quotation it opens closed, then its [n] markers."""
+    if not s.get("supported", True):
+        return f"{s['text']} (unverified)"
+    return f"{close_quotes(s['text'])} {''.join(f'[{n}]' for n in s['citations'])}".strip()
 
 
 def day_label(as_of: str | None) -> str:
@@ -52,17 +62,6 @@ def day_label(as_of: str | None) -> str:
     except ValueError:
         return ""
     return f"{d.day} {d.strftime('%B')} {d.year}"
-
-
-def quoted_spans(answer: Answer) -> dict[int, list[tuple[int, int]]]:
-    """Per citation number, the spans of its passage the answer's sentences rest on, in the
-    order the sentences use them (the checker's spans: nothing is scored again here)."""
-    out: dict[int, list[tuple[int, int]]] = {}
-    for s in answer.sentences:
-        for number, a, b in s.spans:
-            if (a, b) not in out.setdefault(number, []):
-                out[number].append((a, b))
-    return out
 
 
 _OPENS = {"“": "”", '"': '"', "«": "»"}

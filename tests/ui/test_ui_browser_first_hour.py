@@ -75,3 +75,63 @@ def test_typed_questions_say_today_and_that_the_demo_news_predates_it(
     assert answer_day(page, 3) == "As of 24 November 2026."
     assert "Stage 3" in page.locator("#nr-chat [data-testid=bot]").nth(2).inner_text()
     assert page.errors == []
+
+
+LUMEN = "On what date did Lumen-1 finally launch after its first attempt was scrubbed?"
+
+
+def test_one_card_per_article_with_every_cited_sentence_marked(
+        page: Any, live: Any, news_rag: Any, shots: Any) -> None:
+    import re
+
+    from rag.types import answer_to_dict
+
+    raw = answer_to_dict(news_rag.ask(LUMEN, as_of="2026-11-24"))
+    articles = list(dict.fromkeys(c["article_id"] for c in raw["citations"]))
+    assert len(articles) < len(raw["citations"])  # two passages of one article are cited
+    open_chat(page, live, "?as_of=2026-11-24")
+    chat_ask(page, LUMEN, 1)
+    cards = page.locator("#nr-sources [data-turn='1'] .nr-card")
+    assert cards.count() == len(articles)
+    heads = [cards.nth(i).locator(".nr-head").inner_text() for i in range(cards.count())]
+    assert len({h.split("]", 1)[1] for h in heads}) == len(heads)  # no headline twice
+    assert [h.split("]")[0] for h in heads] == [f"[{n}" for n in range(1, len(heads) + 1)]
+    bubble = page.locator("#nr-chat [data-testid=bot]").first
+    numbers = {int(n) for n in re.findall(r"\[(\d+)\]", bubble.inner_text())}
+    assert numbers == set(range(1, len(articles) + 1))  # citations number the cards
+    # every sentence's marker opens the card that marks that very sentence
+    for i, s in enumerate(raw["sentences"]):
+        if not s["spans"]:
+            continue
+        link = bubble.locator(f"a[href$='-s{i}']").first
+        card = link.get_attribute("href").split("#")[1].rsplit("-s", 1)[0]
+        link.click()
+        page.wait_for_selector(f"#{card}.nr-flash mark.nr-focus[data-s='{i}']", timeout=5_000)
+        quoted = raw["citations"][s["spans"][0]["citation"] - 1]["passage"][
+            s["spans"][0]["start"]:s["spans"][0]["end"]]
+        assert " ".join(quoted.split()[:4]) in page.locator(f"#{card}").inner_text()
+    page.screenshot(path=str(shots / "chat-one-card-per-article.png"), full_page=True)
+    assert page.errors == []
+
+
+def test_the_widget_lists_one_source_per_article(page: Any, live: Any, host_site: Any,
+                                                 news_rag: Any) -> None:
+    import re
+
+    from rag.types import answer_to_dict
+    from tests.ui.test_ui_browser import host_page, shadow_eval, widget_ask
+
+    raw = answer_to_dict(news_rag.ask(LUMEN, as_of="2026-11-24"))
+    articles = list(dict.fromkeys(c["article_id"] for c in raw["citations"]))
+    assert len(articles) < len(raw["citations"])
+    host_site.pages["/lumen"] = host_page(live.url)
+    page.goto(host_site.url + "/lumen")
+    page.click("newsrag-widget .launcher")
+    widget_ask(page, LUMEN)
+    titles = shadow_eval(page, "[...root.querySelectorAll('.sources li .source')]"
+                               ".map(e => e.textContent)")
+    assert len(titles) == len(articles) == len(set(titles))
+    text = shadow_eval(page, "root.querySelector('.msg.bot .text').textContent")
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", text)} == set(range(1, len(articles) + 1))
+    assert not re.search(r"(\[\d+\])\1", text)  # one article's two passages: one marker
+    assert page.errors == []

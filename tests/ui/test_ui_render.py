@@ -11,7 +11,6 @@ from ui.chat import (
     example_questions,
     h,
     md_escape,
-    passage_span,
     safe_url,
     sources_html,
     turn_html,
@@ -88,9 +87,11 @@ def test_marks_do_not_overlap_or_spill() -> None:
 
 
 def test_span_from_chunk_start_when_given() -> None:
+    from ui.cards import own_span
+
     c = {"passage": "One. Two three. Four.", "span_start": 105, "span_end": 115, "chunk_start": 100}
-    assert passage_span(c) == (5, 15)
-    assert passage_span(c | {"chunk_start": 200}) is None
+    assert own_span(c) == (5, 15)
+    assert own_span(c | {"chunk_start": 200}) is None
 
 
 def test_markers_link_to_their_turns_card() -> None:

@@ -244,15 +244,35 @@
     return { name: name, data: JSON.parse(data.join("\n")) };
   }
 
+  // One source per article, numbered in order of first citation: two passages of one article
+  // are one source, and their [n] markers one number (as the chat's cards)
+  function byArticle(citations) {
+    var cards = [], cardOf = {}, byId = {};
+    citations.slice().sort(function (a, b) { return a.number - b.number; }).forEach(function (c) {
+      var key = c.article_id || "#" + c.number;
+      if (!byId[key]) { byId[key] = c; cards.push(c); }
+      cardOf[c.number] = cards.indexOf(byId[key]) + 1;
+    });
+    return { cards: cards, cardOf: cardOf };
+  }
+
   function showAnswer(bot, text, answer) {
-    var urls = {};
-    (answer.citations || []).forEach(function (c) { urls[c.number] = safeUrl(c.url); });
+    var urls = {}, grouped = byArticle(answer.citations || []), last = null;
+    grouped.cards.forEach(function (c, i) { urls[i + 1] = safeUrl(c.url); });
     text.textContent = "";
     if (answer.abstained) bot.insertBefore(el("p", "notice", "Not covered by the indexed news."), text);
     // inline [n] markers become links to their source; the rest stays plain text
     String(answer.answer).split(/(\[\d{1,3}\])/).forEach(function (part) {
       var m = /^\[(\d{1,3})\]$/.exec(part);
-      var url = m && urls[m[1]];
+      var n = m && grouped.cardOf[m[1]];
+      if (n) {
+        if (n === last) return;  // "[1][2]" of one article: "[1]" once
+        last = n;
+        part = "[" + n + "]";
+      } else if (part) {
+        last = null;
+      }
+      var url = n && urls[n];
       if (url) {
         var a = el("a", "marker", part);
         a.href = url;
@@ -268,9 +288,9 @@
     if (!answer.citations || !answer.citations.length) return;
     var list = el("ol", "sources");
     list.setAttribute("aria-label", "Sources");
-    answer.citations.forEach(function (c) {
+    grouped.cards.forEach(function (c, i) {
       var li = el("li");
-      li.value = c.number;
+      li.value = i + 1;
       var url = safeUrl(c.url);
       var title = c.title || "(untitled)";
       if (url) {
