@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Iterator
 from types import ModuleType
@@ -9,6 +10,10 @@ from types import ModuleType
 from rag.types import Article, Skip, source_from_url
 
 from .common import clean_line, clean_url, fallback_title, normalize_date, one_line, split_authors
+from .outlet import find_outlet
+from .text import ends_article, meta_line
+
+log = logging.getLogger("newsrag.ingest.html")
 
 # Below this many words in real sentences, what is left is a menu or an error page.
 MIN_ARTICLE_WORDS = 25
@@ -33,7 +38,8 @@ def _trafilatura() -> ModuleType:
 
 
 def _page_meta(html: str) -> dict[str, str]:
-    """`<meta>` values keyed by lower-cased property/name/itemprop, first one wins."""
+    """`<meta>` values keyed by lower-cased property/name/itemprop, first one wins; the page's
+    <title> and the lines of its header and footer (its chrome) under " title" and " chrome"."""
     import lxml.html
 
     found: dict[str, str] = {}
@@ -41,6 +47,13 @@ def _page_meta(html: str) -> dict[str, str]:
         tree = lxml.html.fromstring(html)
     except (ValueError, TypeError, lxml.etree.ParserError):
         return found
+    title = tree.find(".//title")
+    if title is not None and title.text_content().strip():
+        found[" title"] = one_line(title.text_content())
+    found[" chrome"] = "\n".join(
+        line for part in tree.iter("header", "footer")
+        for line in (clean_line(x) for x in part.text_content().split("\n")) if line)
+    found[" lines"] = "\n".join(_block_lines(tree))
     for meta in tree.iter("meta"):
         key = meta.get("property") or meta.get("name") or meta.get("itemprop")
         value = meta.get("content")
@@ -52,6 +65,19 @@ def _page_meta(html: str) -> dict[str, str]:
             if published:
                 found.setdefault("datepublished", published)
     return found
+
+
+_BLOCKS = ("p", "div", "li", "span", "time", "address", "h1", "h2", "h3", "h4", "h5", "h6")
+
+
+def _block_lines(tree) -> Iterator[str]:
+    """The text of each innermost block of the page's body, in order (what a reader sees)."""
+    body = tree.find(".//body")
+    for el in (body if body is not None else tree).iter(*_BLOCKS):
+        if not any(child.tag in _BLOCKS[:3] for child in el.iterdescendants()):
+            line = one_line(el.text_content())
+            if line:
+                yield line
 
 
 def _ld_published(raw: str) -> str | None:
@@ -94,11 +120,75 @@ def _paragraphs(text: str, title: str) -> str:
     return "\n\n".join(lines)
 
 
+_HOST = r"[\w-]+(\.[\w-]+)+"
+
+
 def _site_name(name: str | None) -> str | None:
     """The site's name; a bare host ("www.x.com") is normalised like `source_from_url` does."""
-    if name and re.fullmatch(r"[\w-]+(\.[\w-]+)+", name.strip()):
+    if name and re.fullmatch(_HOST, name.strip()):
         return source_from_url("https://" + name.strip())
     return name
+
+
+def _lead_meta(body: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """The body without the byline and date lines the page shows above the article ("By Rory
+    Tanaka | Published Tuesday, November 17, 2026"), and the date and authors they give."""
+    paras = body.split("\n\n")
+    published, authors, kept = None, (), []
+    for i, para in enumerate(paras):
+        meta = meta_line(para) if i < 4 else None
+        if meta is None:
+            kept.append(para)
+            continue
+        published = published or meta.published or meta.updated
+        authors = authors or meta.authors
+    return "\n\n".join(kept), published, authors
+
+
+def _meta_above(lines: str, body: str) -> tuple[str | None, tuple[str, ...]]:
+    """The date and authors of a byline line the page shows above the article's first paragraph
+    that the main-text extraction left out."""
+    first = body.split("\n\n")[0][:60]
+    for line in lines.split("\n"):
+        if first and line.startswith(first):
+            break
+        if len(line.split()) <= 20 and (meta := meta_line(line)) is not None:
+            return meta.published or meta.updated, meta.authors
+    return None, ()
+
+
+def _without_trailing_chrome(body: str) -> str:
+    """The body up to a "Most read" or "Related stories" list, as the scraped-text loader cuts."""
+    paras = body.split("\n\n")
+    for i, para in enumerate(paras[1:], start=1):
+        if ends_article(para):
+            return "\n\n".join(paras[:i])
+    return body
+
+
+def _outlet(meta: dict[str, str], title: str, body: str) -> str | None:
+    """The outlet the page names in its chrome: its <title>'s site suffix ("Headline - Kelso
+    Weekly Gazette") or its footer's © line (ingest/loaders/outlet.py)."""
+    chrome = [line for line in (meta.get(" title", ""), *meta.get(" chrome", "").split("\n"))
+              if line]
+    return find_outlet(chrome, [], body.split("\n\n")[-3:], title or None)
+
+
+def _source(site: str | None, meta: dict[str, str], title: str, body: str) -> str | None:
+    """The page's site name; when it gives only a host (or none), the name its chrome shows."""
+    if site and not re.fullmatch(_HOST, site.strip()):
+        return site
+    return _outlet(meta, title, body) or _site_name(site)
+
+
+_LOREM = frozenset(
+    ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod", "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim", "ad", "minim", "veniam", "quis", "nostrud", "exercitation", "ullamco", "laboris", "nisi", "aliquip", "ex", "ea", "commodo", "consequat", "duis", "aute", "irure", "in", "reprehenderit", "voluptate", "velit", "esse", "cillum", "eu", "fugiat", "nulla", "pariatur", "excepteur", "sint", "occaecat", "cupidatat", "non", "proident", "sunt", "culpa", "qui", "officia", "deserunt", "mollit", "anim", "id", "est", "laborum"])
+
+
+def _placeholder(body: str) -> bool:
+    """Lorem ipsum: a template's filler, not news."""
+    words = re.findall(r"[a-z]+", body.lower())
+    return "lorem" in words and sum(w in _LOREM for w in words) >= 0.3 * len(words)
 
 
 def _is_article(body: str) -> bool:
@@ -133,16 +223,26 @@ def load_html(html: str, origin: str) -> Iterator[Article | Skip]:
         return
     meta = _page_meta(html)
     title = one_line(doc.title or meta.get("og:title") or "")
-    body = _paragraphs(doc.text, title)
+    body, shown_date, shown_authors = _lead_meta(_paragraphs(doc.text, title))
+    above_date, above_authors = _meta_above(meta.get(" lines", ""), body)
+    shown_date, shown_authors = shown_date or above_date, shown_authors or above_authors
+    body = _without_trailing_chrome(body)
     if not _is_article(body):
         yield Skip(origin, "no article", f"only {len(body.split())} words of main text")
         return
+    if _placeholder(body):
+        yield Skip(origin, "no article", "placeholder text (lorem ipsum), not news")
+        return
+    published = _published(meta, doc.date) or shown_date
+    if published is None:
+        log.warning("%s: no publication date found (no date meta tag, no 'Published ...' line): "
+                    "questions about 'last week' or 'latest' will not find it", origin)
     yield Article.create(
         title=title or fallback_title(body),
         text=body,
         url=clean_url(doc.url) or clean_url(meta.get("og:url")),
-        source=_site_name(doc.sitename or meta.get("og:site_name")),
-        authors=split_authors(doc.author),
-        published=_published(meta, doc.date),
+        source=_source(doc.sitename or meta.get("og:site_name"), meta, title, body),
+        authors=split_authors(doc.author) or shown_authors,
+        published=published,
         origin=origin,
     )

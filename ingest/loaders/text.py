@@ -222,6 +222,19 @@ def _take_meta(line: str, meta: _Meta) -> bool:
     return False
 
 
+def meta_line(line: str) -> _Meta | None:
+    """What a line of page metadata says, or None when any piece of it is not metadata: "By Rory
+    Tanaka | Published Tuesday, November 17, 2026" gives the author and the date."""
+    meta = _Meta()
+    pieces = [p for p in re.split(r"\s+[|•·]\s+", line) if p]
+    return meta if pieces and all(_take_meta(p, meta) for p in pieces) else None
+
+
+def ends_article(line: str) -> bool:
+    """A line after which nothing is the article's any more ("Most read", "Related stories")."""
+    return bool(_STOP.match(line))
+
+
 def _appeal_end(lines: list[tuple[int, str]], at: int) -> int | None:
     """Where the support box opened at `at` ends, if it is bounded; else None.
 
