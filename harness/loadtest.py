@@ -1,4 +1,5 @@
-"""Load benchmark: concurrent clients ask demo questions of a served newsrag over real HTTP."""
+"""Load benchmark: concurrent clients ask demo questions of a served newsrag over real HTTP, through
+/api/ask and the OpenAI-compatible /v1/chat/completions in the same run."""
 from __future__ import annotations
 
 import argparse
@@ -60,55 +61,74 @@ def wait_ready(url: str, proc: subprocess.Popen | None, timeout: float = 600) ->
     raise SystemExit(f"{url} was not ready after {timeout:.0f} s")
 
 
+WARM_UP = 5.0  # seconds of load before the measured rounds (first requests pay for caches)
+# the endpoints a run can load: newsrag's own JSON API and the OpenAI-compatible one
+ENDPOINTS = {"api": ("/api/ask", "/api/ask/stream"),
+             "openai": ("/v1/chat/completions", "/v1/chat/completions")}
+
+
+def request_body(endpoint: str, q: dict, stream: bool) -> dict[str, Any]:
+    if endpoint == "openai":
+        return {"model": "newsrag", "stream": stream, "newsrag": {"as_of": q.get("as_of")},
+                "messages": [{"role": "user", "content": q["question"]}]}
+    return {"question": q["question"], "as_of": q.get("as_of")}
+
+
 async def client(http: httpx.AsyncClient, n: int, questions: list[dict], stop: float,
-                 stream: bool, results: list[dict]) -> None:
+                 stream: bool, results: list[dict], endpoint: str = "api") -> None:
     i = n
+    path = ENDPOINTS[endpoint][stream]
+    done = "data: [DONE]" if endpoint == "openai" else "event: answer"
     while time.perf_counter() < stop:
         q = questions[i % len(questions)]
         i += 1
-        body = {"question": q["question"], "as_of": q.get("as_of")}
+        body = request_body(endpoint, q, stream)
         t0 = time.perf_counter()
         row: dict[str, Any] = {"ok": False}
         try:
             if stream:
-                async with http.stream("POST", "/api/ask/stream", json=body) as r:
+                async with http.stream("POST", path, json=body) as r:
                     text = ""
                     async for chunk in r.aiter_text():
                         if not text:
                             row["first_ms"] = (time.perf_counter() - t0) * 1000
                         text += chunk
                 row["status"] = r.status_code
-                row["ok"] = r.status_code == 200 and "event: answer" in text
+                row["ok"] = r.status_code == 200 and done in text
             else:
-                r = await http.post("/api/ask", json=body)
+                r = await http.post(path, json=body)
                 row["status"] = r.status_code
-                row["ok"] = r.status_code == 200 and "answer" in r.json()
-                row["abstained"] = row["ok"] and r.json()["abstained"]
+                data = r.json()
+                answer = data.get("newsrag", data)  # OpenAI's reply carries it in `newsrag`
+                row["ok"] = r.status_code == 200 and "answer" in answer
+                row["abstained"] = row["ok"] and answer["abstained"]
         except (httpx.HTTPError, ValueError) as e:
             row["error"] = f"{type(e).__name__}: {e}"
         row["ms"] = (time.perf_counter() - t0) * 1000
         results.append(row)
 
 
-async def run_load(url: str, clients: int, seconds: float, stream: bool) -> tuple[list[dict], float]:
+async def run_load(url: str, clients: int, seconds: float, stream: bool,
+                   endpoint: str = "api") -> tuple[list[dict], float]:
     questions = [json.loads(x) for x in QUESTIONS.read_text("utf-8").splitlines() if x.strip()]
     results: list[dict] = []
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
         t0 = time.perf_counter()
         stop = t0 + seconds
-        await asyncio.gather(*(client(http, n, questions, stop, stream, results)
+        await asyncio.gather(*(client(http, n, questions, stop, stream, results, endpoint)
                                for n in range(clients)))
         elapsed = time.perf_counter() - t0
     return results, elapsed
 
 
 def summarize(results: list[dict], elapsed: float, args: argparse.Namespace,
-              health: dict) -> dict[str, Any]:
+              health: dict, endpoint: str = "api") -> dict[str, Any]:
     ok = [r for r in results if r["ok"]]
     lat = [r["ms"] for r in ok] or [0.0]
     out: dict[str, Any] = {
-        "endpoint": "/api/ask/stream" if args.stream else "/api/ask",
+        "endpoint": ENDPOINTS[endpoint][args.stream] + (
+            " (stream)" if args.stream and endpoint == "openai" else ""),
         "clients": args.clients, "seconds": round(elapsed, 1), "requests": len(results),
         "ok": len(ok), "errors": len(results) - len(ok),
         "requests_per_s": round(len(ok) / elapsed, 2),
@@ -141,9 +161,18 @@ def main(argv: list[str] | None = None) -> int:
                    "(default: a temp folder, the demo corpus ingested into it)")
     p.add_argument("--clients", type=int, default=20)
     p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--stream", action="store_true", help="use /api/ask/stream (SSE)")
+    p.add_argument("--stream", action="store_true", help="use /api/ask/stream (SSE) and the "
+                   "OpenAI-compatible endpoint with stream: true")
+    p.add_argument("--endpoints", default="api,openai", help="comma-separated: api (/api/ask), "
+                   "openai (/v1/chat/completions); each is loaded for --seconds in turn, on the "
+                   "same server in the same run (default: both)")
+    p.add_argument("--rounds", type=int, default=4, help="alternate the endpoints this many "
+                   "times (each gets --seconds in all)")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "load.json")
     args = p.parse_args(argv)
+    endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
+    if not endpoints or set(endpoints) - set(ENDPOINTS):
+        p.error(f"--endpoints: expected some of {', '.join(ENDPOINTS)}; got {args.endpoints!r}")
     proc, tmp = None, None
     url = args.url
     try:
@@ -155,11 +184,21 @@ def main(argv: list[str] | None = None) -> int:
             proc = start_server(data_dir, int(url.rsplit(":", 1)[1]))
         health = wait_ready(url.rstrip("/"), proc)
         print(f"{url}: {health['articles']} articles; {args.clients} clients for "
-              f"{args.seconds:.0f} s ...", flush=True)
+              f"{args.seconds:.0f} s on each of {', '.join(endpoints)}, in {args.rounds} "
+              f"alternating rounds, after {WARM_UP:.0f} s of warm-up ...", flush=True)
         load_before = os.getloadavg()[0]
-        results, elapsed = asyncio.run(run_load(url.rstrip("/"), args.clients, args.seconds,
-                                                args.stream))
+        asyncio.run(run_load(url.rstrip("/"), args.clients, WARM_UP, args.stream, endpoints[0]))
+        results: dict[str, list[dict]] = {e: [] for e in endpoints}
+        elapsed = dict.fromkeys(endpoints, 0.0)
+        for _ in range(args.rounds):  # alternating: a change in the machine's load hits both
+            for endpoint in endpoints:
+                rows, seconds = asyncio.run(run_load(url.rstrip("/"), args.clients,
+                                                     args.seconds / args.rounds, args.stream,
+                                                     endpoint))
+                results[endpoint] += rows
+                elapsed[endpoint] += seconds
         health["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+        reports = [summarize(results[e], elapsed[e], args, health, e) for e in endpoints]
     finally:
         if proc is not None:
             proc.terminate()
@@ -169,15 +208,19 @@ def main(argv: list[str] | None = None) -> int:
                 proc.kill()
         if tmp is not None:
             tmp.cleanup()
-    report = summarize(results, elapsed, args, health)
-    lat = report["latency_ms"]
-    print(f"{report['requests']} requests, {report['errors']} errors, "
-          f"{report['requests_per_s']} requests/s; latency p50 {lat['p50']} ms, "
-          f"p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms")
+    for report in reports:
+        lat = report["latency_ms"]
+        print(f"{report['endpoint']}: {report['requests']} requests, {report['errors']} errors, "
+              f"{report['requests_per_s']} requests/s; latency p50 {lat['p50']} ms, "
+              f"p95 {lat['p95']} ms, p99 {lat['p99']} ms, max {lat['max']} ms")
+    out = reports[0] if len(reports) == 1 else {
+        "runs": reports, "note": f"the endpoints were loaded in {args.rounds} alternating "
+                                 "rounds on one server, with the same questions and clients, "
+                                 f"after {WARM_UP:.0f} s of warm-up (not counted)"}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n", "utf-8")
+    args.out.write_text(json.dumps(out, indent=2) + "\n", "utf-8")
     print(f"written to {args.out}")
-    return 0 if report["errors"] == 0 else 1
+    return 0 if all(r["errors"] == 0 for r in reports) else 1
 
 
 if __name__ == "__main__":

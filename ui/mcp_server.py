@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import AsyncIterator
 from datetime import date
@@ -40,7 +41,12 @@ def build_server(rag: Any) -> Any:
     from mcp.server import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-    server = MCPServer("newsrag", instructions=INSTRUCTIONS, version="0.1.0")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    server = MCPServer("newsrag", instructions=INSTRUCTIONS, version="0.1.0",
+                       log_level="WARNING")
+    # the SDK configures the root logger (a handler at its level): newsrag's logging stays its own
+    root.handlers[:], root.level = handlers, level
 
     def filters(sources: list[str] | None, since: date | None, until: date | None,
                 as_of: date | None) -> dict[str, Any]:

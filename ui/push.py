@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -23,6 +23,9 @@ PUSHED = "push:"  # the "file" a pushed article is recorded under: push:URL (or 
 FIELDS = {name.lower() for names in ALIASES.values() for name in names}
 WAIT_FOR_WRITER = 10.0  # seconds a push waits for another writer before its 409
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+NO_KEY = ("Pushing and deleting articles needs an API key: set NEWSRAG_API_KEY (or api_key in "
+          "newsrag.toml) on the server, and send it as X-API-Key or Authorization: Bearer. "
+          "Without a key the index is read-only over HTTP.")
 
 
 class Pusher:
@@ -161,7 +164,13 @@ def add_push_routes(app: FastAPI, rag: Any, checks: Any) -> None:
         return  # a pipeline without an index of its own (a test's stand-in) takes no pushes
     pusher = Pusher(rag.index)
 
-    @app.post("/api/articles", tags=["push"], dependencies=checks.limited, status_code=201,
+    def key_set() -> None:
+        if not checks.settings.api_key:
+            raise HTTPException(403, NO_KEY)
+
+    writers = [Depends(key_set), *checks.limited]
+
+    @app.post("/api/articles", tags=["push"], dependencies=writers, status_code=201,
               responses={200: {}, 401: {}, 403: {}, 409: {}, 413: {}, 422: {}, 429: {}},
               openapi_extra={"requestBody": {"content": {
                   "application/json": {"schema": {"type": "object"}},
@@ -180,7 +189,7 @@ def add_push_routes(app: FastAPI, rag: Any, checks: Any) -> None:
         stored = any(r["status"] in ("stored", "updated") for r in results)
         return JSONResponse({"articles": results}, status_code=201 if stored else 200)
 
-    @app.delete("/api/articles/{article_id}", tags=["push"], dependencies=checks.limited,
+    @app.delete("/api/articles/{article_id}", tags=["push"], dependencies=writers,
                 responses={401: {}, 403: {}, 404: {}, 409: {}, 429: {}})
     async def delete(article_id: str) -> dict[str, Any]:
         """Take an article down: its passages are no longer searched or cited."""

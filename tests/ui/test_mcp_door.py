@@ -145,3 +145,21 @@ def test_the_key_protects_mcp(server: LiveServer) -> None:
 
 def test_tools_over_stdio(index_settings: Any) -> None:
     check_the_tour(over_stdio(str(index_settings.data_dir), the_tour))
+
+
+def test_the_sdk_leaves_the_servers_logging_alone() -> None:
+    """MCPServer configures the root logger; newsrag serve's logs must not change with it (every
+    MCP request would log at INFO)."""
+    import logging
+
+    from ui.mcp_server import build_server
+
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    root.handlers.clear()  # as in `newsrag serve` (pytest's own handlers would hide the change)
+    try:
+        build_server(rag=None)
+        assert (root.handlers, root.level) == ([], level)
+    finally:
+        root.handlers[:] = saved
+        root.setLevel(level)

@@ -129,3 +129,16 @@ def test_the_key_protects_the_openai_door(make_app: Callable[..., FastAPI]) -> N
         right = openai.OpenAI(base_url=live.url + "/v1", api_key=KEY, max_retries=0)
         assert "Judith Venn" in ask(right, [{"role": "user", "content": MEDIATOR}]).choices[
             0].message.content
+
+
+def test_the_load_harness_loads_both_endpoints(server: LiveServer) -> None:
+    """harness.loadtest's clients get checked answers from /api/ask and /v1/chat/completions,
+    plain and streamed."""
+    import asyncio
+
+    from harness.loadtest import run_load
+
+    for endpoint in ("api", "openai"):
+        for stream in (False, True):
+            results, _ = asyncio.run(run_load(server.url, 2, 1.0, stream, endpoint))
+            assert results and all(r["ok"] for r in results), (endpoint, stream, results[:2])

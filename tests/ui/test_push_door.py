@@ -21,6 +21,7 @@ AS_OF = "2026-11-30"
 QUESTION = "Who won the design contest for the library at Tessany Quay?"
 ARCHITECT = "Ilse Marbeck"
 KEY = "s3cret"
+WITH_KEY = {"X-API-Key": KEY}
 PAGE = """<!doctype html><html><head><title>Night ferry to Orlen Point returns</title>
 <meta property="og:site_name" content="Tessany Courier">
 <meta property="article:published_time" content="2026-11-27T08:00:00Z"></head>
@@ -57,8 +58,9 @@ def make_server(settings: Any, embedder: Any) -> Iterator[Callable[..., LiveServ
     rag = NewsRAG(Index.open(settings, embedder))
 
     def make(**overrides: Any) -> LiveServer:
-        return LiveServer(create_app(settings.replace(**overrides), rag=rag, chat=False),
-                          free_port())
+        """The server, with the API key (a push needs one) unless told otherwise."""
+        return LiveServer(create_app(settings.replace(**{"api_key": KEY, **overrides}), rag=rag,
+                                     chat=False), free_port())
 
     yield make
     rag.close()
@@ -72,7 +74,7 @@ def server(make_server: Callable[..., LiveServer]) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def http(server: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=120) as c:
+    with httpx.Client(base_url=server.url, timeout=120, headers=WITH_KEY) as c:
         yield c
 
 
@@ -87,7 +89,7 @@ def cited_ids(data: dict[str, Any]) -> set[str]:
 
 
 def ask_openai(server: LiveServer, question: str = QUESTION) -> dict[str, Any]:
-    ai = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    ai = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
     done = ai.chat.completions.create(model="newsrag", messages=[
         {"role": "user", "content": question}], extra_body={"newsrag": {"as_of": AS_OF}})
     return done.model_extra["newsrag"]
@@ -99,7 +101,7 @@ def ask_mcp(server: LiveServer, question: str = QUESTION) -> dict[str, Any]:
     async def ask(session: Any) -> Any:
         return await session.call_tool("ask_news", {"question": question, "as_of": AS_OF})
 
-    result = over_http(server.url, ask)
+    result = over_http(server.url, ask, WITH_KEY)
     assert not result.is_error, result.content
     return result.structured_content
 
@@ -208,7 +210,8 @@ def test_a_push_waits_for_another_writer_then_says_who_holds_the_lock(
         finally:
             catalog.close()
 
-    with make_server() as live, httpx.Client(base_url=live.url, timeout=60) as c:
+    with make_server() as live, httpx.Client(base_url=live.url, timeout=60,
+                                             headers=WITH_KEY) as c:
         writer = threading.Thread(target=another_writer, args=(0.6,))
         writer.start()
         held.wait(10)
@@ -245,6 +248,19 @@ def test_the_push_door_needs_the_key(make_server: Callable[..., LiveServer]) -> 
         pushed = r.json()["articles"][0]["id"]
         r = c.delete(f"/api/articles/{pushed}", headers={"Authorization": f"Bearer {KEY}"})
         assert r.status_code == 200
+
+
+def test_without_a_key_set_nobody_pushes(make_server: Callable[..., LiveServer]) -> None:
+    """A server without an API key answers anyone; it stores and deletes for no one."""
+    with make_server(api_key=None) as live, httpx.Client(base_url=live.url, timeout=60) as c:
+        articles = c.get("/api/health").json()["articles"]
+        for r in (c.post("/api/articles", json=NEW_STORY),
+                  c.post("/api/articles", json=NEW_STORY, headers=WITH_KEY),
+                  c.delete("/api/articles/a123")):
+            assert r.status_code == 403, r.text
+            assert "needs an API key: set NEWSRAG_API_KEY" in r.json()["detail"]
+        assert c.get("/api/health").json()["articles"] == articles
+        assert c.post("/api/ask", json={"question": QUESTION}).status_code == 200
 
 
 def test_push_reads_what_ingest_reads() -> None:

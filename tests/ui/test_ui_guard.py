@@ -284,8 +284,8 @@ def test_guard_settings_name_the_valid_choices() -> None:
 # --- 6. the other doors: the OpenAI-compatible endpoint, push, MCP ---------------------------
 # (method, path, body, the status once past the checks); each door's own tests call it with its
 # real client (tests/ui/test_openai_door.py, test_push_door.py, test_mcp_door.py); here the
-# guard's checks, door by door. The push here has no text (a 422 once let in): the session's
-# index is shared and must not be written
+# guard's checks, door by door, on a server with a key (a push needs one). The push here has no
+# text (a 422 once let in): the session's index is shared and must not be written
 DOORS = {
     "openai": ("POST", "/v1/chat/completions", {
         "model": "newsrag", "messages": [{"role": "user", "content": MEDIATOR}]}, 200),
@@ -297,9 +297,12 @@ DOORS = {
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}  # streamable HTTP asks for both
 
 
-def call_door(c: TestClient, door: str, headers: dict[str, str] | None = None) -> httpx.Response:
+def call_door(c: TestClient, door: str, headers: dict[str, str] | None = None,
+              key: bool = True) -> httpx.Response:
+    """The door's request, with the key unless `key` is False."""
     method, path, body, _ = DOORS[door]
-    return c.request(method, path, json=body, headers={**MCP_ACCEPT, **(headers or {})})
+    sent = {**MCP_ACCEPT, **(WITH_KEY if key else {}), **(headers or {})}
+    return c.request(method, path, json=body, headers=sent)
 
 
 def let_in(door: str) -> int:
@@ -313,32 +316,32 @@ def refusal(r: httpx.Response) -> str:
 
 
 @pytest.mark.parametrize("door", sorted(DOORS))
-def test_every_door_needs_the_key(make_app: Callable, door: str) -> None:
-    with TestClient(make_app(api_key=KEY, rate_limit_per_minute=0)) as c:
-        for headers in ({}, {"X-API-Key": "guess"}, {"Authorization": "Bearer guess"}):
-            r = call_door(c, door, headers)
-            assert r.status_code == 401, (headers, r.text)
-            assert "API key" in refusal(r) and ANSWER not in r.text
-        for headers in (WITH_KEY, {"Authorization": f"Bearer {KEY}"}):
-            assert call_door(c, door, headers).status_code == let_in(door)
+def test_every_door_needs_the_key(keyed: TestClient, door: str) -> None:
+    for headers in ({}, {"X-API-Key": "guess"}, {"Authorization": "Bearer guess"}):
+        r = call_door(keyed, door, headers, key=False)
+        assert r.status_code == 401, (headers, r.text)
+        assert "API key" in refusal(r) and ANSWER not in r.text
+    for headers in (WITH_KEY, {"Authorization": f"Bearer {KEY}"}):
+        assert call_door(keyed, door, headers, key=False).status_code == let_in(door)
 
 
 @pytest.mark.parametrize("door", sorted(DOORS))
-def test_every_door_checks_the_origin(client: TestClient, make_app: Callable, door: str) -> None:
-    r = call_door(client, door, {"Origin": "http://evil.example"})
+def test_every_door_checks_the_origin(keyed: TestClient, make_app: Callable, door: str) -> None:
+    r = call_door(keyed, door, {"Origin": "http://evil.example"})
     assert r.status_code == 403 and "NEWSRAG_CORS_ORIGINS" in refusal(r)
-    assert call_door(client, door, {"Origin": "http://testserver"}).status_code == let_in(door)
-    with TestClient(make_app(cors_origins=("https://news.example",),
+    assert call_door(keyed, door, {"Origin": "http://testserver"}).status_code == let_in(door)
+    with TestClient(make_app(api_key=KEY, cors_origins=("https://news.example",),
                              rate_limit_per_minute=0)) as c:
         assert call_door(c, door, {"Origin": "https://news.example"}).status_code == let_in(door)
         assert call_door(c, door, {"Origin": "https://evil.example"}).status_code == 403
 
 
 @pytest.mark.parametrize("door", sorted(DOORS))
-def test_every_door_has_the_body_limit(client: TestClient, door: str) -> None:
+def test_every_door_has_the_body_limit(keyed: TestClient, door: str) -> None:
     method, path, body, _ = DOORS[door]
     big = json_with_padding(body or {}, 40_000)
-    r = client.request(method, path, content=big, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", **MCP_ACCEPT, **WITH_KEY}
+    r = keyed.request(method, path, content=big, headers=headers)
     assert r.status_code == 413 and "larger than 32768 bytes" in refusal(r)
 
     if body is None:
@@ -348,14 +351,13 @@ def test_every_door_has_the_body_limit(client: TestClient, door: str) -> None:
         for i in range(0, len(big), 1024):
             yield big[i:i + 1024]
 
-    r = client.request(method, path, content=chunks(),
-                       headers={"Content-Type": "application/json"})
+    r = keyed.request(method, path, content=chunks(), headers=headers)
     assert r.status_code == 413
 
 
 @pytest.mark.parametrize("door", sorted(DOORS))
 def test_every_door_is_rate_limited(make_app: Callable, door: str) -> None:
-    with TestClient(make_app(rate_limit_per_minute=2)) as c:
+    with TestClient(make_app(api_key=KEY, rate_limit_per_minute=2)) as c:
         codes = [call_door(c, door) for _ in range(3)]
     assert [r.status_code for r in codes] == [let_in(door), let_in(door), 429]
     assert "Too many requests" in refusal(codes[-1]) and int(codes[-1].headers["Retry-After"]) > 0
