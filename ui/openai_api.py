@@ -144,6 +144,9 @@ class OpenAIRoute(APIRoute):
             except HTTPException as e:
                 status = 400 if e.status_code == 422 else e.status_code
                 return error_response(status, str(json_safe(e.detail)), headers=e.headers)
+            except Exception:
+                log.exception("%s failed", request.url.path)
+                return error_response(500, "Internal error: it is logged.")
 
         return route
 

@@ -77,8 +77,9 @@ class Pusher:
                 ing.add_article(art, PUSHED + (art.url or art.id))
                 out.append({"id": art.id, "title": art.title, "url": art.url,
                             "status": _status(before, rep, existed)})
-                if out[-1]["status"] == "duplicate":
-                    out[-1]["duplicate_of"] = index.catalog.id_with_hash(art.content_hash)
+                if out[-1]["status"] == "duplicate":  # of a stored article, or of one earlier
+                    # in this push under the same id (not recorded: it is the same article)
+                    out[-1]["duplicate_of"] = index.catalog.duplicate_of(art.id) or art.id
             ing.flush()
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
@@ -24,6 +25,13 @@ TOOLS = {"search_news", "ask_news", "news_index"}
 Session = Any  # mcp.ClientSession
 
 
+def run_async(main: Callable[[], Awaitable[Any]]) -> Any:
+    """Run `main` in an event loop of its own thread: the calling thread may hold a running
+    loop (a Playwright sync session, a uvicorn run a test cut short)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(anyio.run, main).result()
+
+
 def over_http(url: str, check: Callable[[Session], Awaitable[Any]],
               headers: dict[str, str] | None = None) -> Any:
     """Run `check` in an initialized ClientSession over streamable HTTP."""
@@ -38,7 +46,7 @@ def over_http(url: str, check: Callable[[Session], Awaitable[Any]],
             await session.initialize()
             return await check(session)
 
-    return anyio.run(main)
+    return run_async(main)
 
 
 def over_stdio(data_dir: str, check: Callable[[Session], Awaitable[Any]]) -> Any:
@@ -57,7 +65,7 @@ def over_stdio(data_dir: str, check: Callable[[Session], Awaitable[Any]]) -> Any
             await session.initialize()
             return await check(session)
 
-    return anyio.run(main)
+    return run_async(main)
 
 
 @pytest.fixture(scope="module")

@@ -134,11 +134,10 @@ def test_the_key_protects_the_openai_door(make_app: Callable[..., FastAPI]) -> N
 def test_the_load_harness_loads_both_endpoints(server: LiveServer) -> None:
     """harness.loadtest's clients get checked answers from /api/ask and /v1/chat/completions,
     plain and streamed."""
-    import asyncio
-
     from harness.loadtest import run_load
+    from tests.ui.test_mcp_door import run_async
 
     for endpoint in ("api", "openai"):
         for stream in (False, True):
-            results, _ = asyncio.run(run_load(server.url, 2, 1.0, stream, endpoint))
+            results, _ = run_async(lambda e=endpoint, s=stream: run_load(server.url, 2, 1.0, s, e))
             assert results and all(r["ok"] for r in results), (endpoint, stream, results[:2])

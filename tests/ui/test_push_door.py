@@ -149,6 +149,16 @@ def test_a_push_again_is_unchanged_an_edit_updates_a_copy_is_a_duplicate(
         assert r.json()["articles"][0] | {"id": None} == {
             "id": None, "title": copy["title"], "url": copy["url"], "status": "duplicate",
             "duplicate_of": first["id"]}
+        near = dict(edited, url="https://mirror.example/near",
+                    text=edited["text"].replace("Thursday", "Thursday evening"))
+        r = http.post("/api/articles", json=near).json()["articles"][0]
+        assert (r["status"], r["duplicate_of"]) == ("duplicate", first["id"])  # near, not exact
+        other = {"title": "Harbour board names a new pilot", "url": "https://x.example/pilot",
+                 "text": "The harbour board named Oda Finch as its new pilot on Friday."}
+        twice = http.post("/api/articles", json=[other, other]).json()["articles"]
+        assert [(a["status"], a.get("duplicate_of")) for a in twice] == [
+            ("stored", None), ("duplicate", twice[0]["id"])]
+        assert http.delete(f"/api/articles/{twice[0]['id']}").status_code == 200
     finally:
         assert http.delete(f"/api/articles/{first['id']}").status_code == 200
 
