@@ -70,6 +70,7 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     rate_limit_per_minute: int = 60
     max_body_bytes: int = 32_768
+    max_push_bytes: int = 1_000_000  # POST /api/articles: an article or a page (docs/push.md)
     max_question_chars: int = 1000
     # following feeds (`newsrag watch`, `newsrag serve --watch`; docs/watch.md)
     feeds: tuple[str, ...] = ()  # feed, sitemap or page URLs; NEWSRAG_FEEDS: comma-separated

@@ -79,27 +79,29 @@ def retry_seconds(retry: float) -> int:
 
 
 class BodyLimit:
-    """ASGI middleware: a request body over `limit` bytes gets a 413, on every route."""
+    """ASGI middleware: a request body over `limit` bytes gets a 413, on every route (over its
+    own limit on the paths `limits` names: a pushed article is longer than a question)."""
 
-    def __init__(self, app: ASGIApp, limit: int):
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, limits: Mapping[str, int] | None = None):
+        self.app, self.default, self.limits = app, limit, dict(limits or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.limits.get(scope["path"], self.default)
         length = Headers(scope=scope).get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            return await self._reject(scope, receive, send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            return await self._reject(scope, receive, send, limit)
         seen, started, rejected = 0, False, False
 
         async def counting_receive() -> Message:
             nonlocal seen, rejected
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.limit and not rejected:
+            if seen > limit and not rejected:
                 rejected = True
                 if not started:
-                    await self._reject(scope, receive, send)
+                    await self._reject(scope, receive, send, limit)
                 return {"type": "http.disconnect"}  # the app stops reading; its reply is dropped
             return message
 
@@ -116,8 +118,8 @@ class BodyLimit:
             if not rejected:
                 raise
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"The request body is larger than {self.limit} bytes."
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        detail = f"The request body is larger than {limit} bytes."
         body: dict[str, Any] = {"detail": detail}
         if scope["path"].startswith("/v1/"):  # the OpenAI-compatible door: OpenAI's shape
             body = {"error": {"message": detail, "type": "invalid_request_error",

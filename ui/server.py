@@ -230,7 +230,8 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
                                   show_error=True, css=CSS, js=CITE_JS, mcp_server=False)
     # innermost first: the guard sees bodies already size-limited; CORS headers go on every reply
     app.add_middleware(Guard, settings=settings, own=own, fn_indices=fn_indices)
-    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       limits={"/api/articles": settings.max_push_bytes})
     if checks.allowed:
         app.add_middleware(
             CORSMiddleware, allow_origins=sorted(checks.allowed),
