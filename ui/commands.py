@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import socket
 import textwrap
 from datetime import date
@@ -93,9 +94,18 @@ def closed_quote(passage: str, a: int, b: int, reach: int = 400) -> tuple[int, i
 
 
 def ask(args: argparse.Namespace, settings: Settings) -> int:
+    # one question embeds a few short texts: numpy's BLAS on one thread is faster for those
+    # than two threads that spin against the other processes on shared cores (measured:
+    # docs/performance.md); set before numpy loads
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from rag.embedders import get_embedder
+    from rag.index import Index
     from rag.pipeline import NewsRAG
 
-    rag = NewsRAG.open(settings)
+    # the packaged MiniLM computed with numpy: the same vectors, without torch's seconds of
+    # imports; any other embedder as configured
+    packaged = settings.embedder == "minilm" and settings.embedder_model is None
+    rag = NewsRAG(Index.open(settings, get_embedder("minilm-numpy") if packaged else None))
     try:
         answer = rag.ask(args.question, sources=args.source or None, since=args.since,
                          until=args.until, as_of=args.as_of)

@@ -182,12 +182,15 @@ def test_log_level_from_the_environment(index_settings: Settings, capsys, monkey
     assert "NEWSRAG_LOG_LEVEL='loud' is not a log level. Valid levels are: debug, info" in err
 
 
-def test_debug_shows_the_model_libraries_output(index_settings: Settings, capsys, monkeypatch,
+def test_debug_shows_the_model_libraries_output(tmp_path: Path, capsys, monkeypatch,
                                                 restore_logging) -> None:
     from transformers.utils import logging as hf_logging
 
     monkeypatch.setattr(embedders, "_CACHE", {})  # load the model again, under -v
-    code, _, err = run(capsys, "-v", "ask", MEDIATOR, "--data-dir", str(index_settings.data_dir))
+    # ingest embeds with the model (`ask` computes it with numpy: no model library to quiet)
+    page = Path(__file__).resolve().parents[1] / "fixtures" / "plain_pages" / "kelso-library.html"
+    code, _, err = run(capsys, "-v", "ingest", str(page), "--data-dir", str(tmp_path / "idx"),
+                       "--no-progress")
     assert code == 0
     assert hf_logging.get_verbosity() == logging.DEBUG and hf_logging.is_progress_bar_enabled()
     assert logging.getLogger("sentence_transformers").level == logging.DEBUG
@@ -204,6 +207,7 @@ def test_stats_never_loads_the_embedding_model_but_ask_does(index_settings: Sett
 
     monkeypatch.setattr(embedders, "_CACHE", {})  # not the session's, already loaded embedder
     monkeypatch.setattr(embedders.SentenceTransformerEmbedder, "_load", load)
+    monkeypatch.setattr(embedders.NumpyMiniLMEmbedder, "_parts", load)  # what `ask` embeds with
     d = ["--data-dir", str(index_settings.data_dir)]
     code, out, err = run(capsys, *d, "stats", "--json")
     assert code == 0, err
