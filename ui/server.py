@@ -236,7 +236,8 @@ def create_app(settings: Settings, rag: Any = None, *, chat: bool = True) -> Fas
         app.add_middleware(
             CORSMiddleware, allow_origins=sorted(checks.allowed),
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Content-Type", "X-API-Key", "Authorization"], max_age=600)
+            allow_headers=["Content-Type", "X-API-Key", "Authorization",
+                           "Mcp-Protocol-Version"], max_age=600)  # the last: MCP clients
     return app
 
 

@@ -375,3 +375,20 @@ def json_with_padding(body: Any, size: int) -> bytes:
     padded = dict(body) if isinstance(body, dict) else {"items": body}
     padded["padding"] = "x" * size
     return json.dumps(padded).encode()
+
+
+def test_an_allowed_site_may_call_every_door_from_a_browser(make_app: Callable) -> None:
+    """CORS preflight: the methods and headers the doors' clients send are allowed to an
+    allowed origin (DELETE for a push taken down, MCP's protocol header), not to another."""
+    with TestClient(make_app(api_key=KEY, cors_origins=("https://news.example",))) as c:
+        for path, method, header in (("/api/articles/a1", "DELETE", "x-api-key"),
+                                     ("/mcp", "POST", "mcp-protocol-version, content-type"),
+                                     ("/v1/chat/completions", "POST", "authorization")):
+            preflight = {"Access-Control-Request-Method": method,
+                         "Access-Control-Request-Headers": header}
+            r = c.options(path, headers={"Origin": "https://news.example", **preflight})
+            assert r.status_code == 200, (path, r.text)
+            assert r.headers["access-control-allow-origin"] == "https://news.example"
+            assert method in r.headers["access-control-allow-methods"]
+            r = c.options(path, headers={"Origin": "https://evil.example", **preflight})
+            assert r.status_code == 400 and "access-control-allow-origin" not in r.headers
