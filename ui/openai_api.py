@@ -24,6 +24,7 @@ from ui.server import AskRequest, _describe, _first, _http_error
 
 MODEL = "newsrag"
 EXTRA = "newsrag"  # the extra field: filters in the request, the checked answer in the reply
+FILTERS = ("as_of", "since", "sources", "until")  # what the extra field of a request may hold
 log = logging.getLogger("newsrag.server")
 
 # OpenAI's error types by status (https://platform.openai.com/docs/guides/error-codes)
@@ -80,9 +81,13 @@ class ChatCompletionRequest(BaseModel):
             elif user is not None:
                 pairs.append((user, m.text()))
                 user = None
+        filters = dict(self.newsrag or {})
+        if unknown := sorted(set(filters) - set(FILTERS)):
+            raise _bad("; ".join(f"newsrag.{k}: not one of the filters ({', '.join(FILTERS)})"
+                                 for k in unknown), f"newsrag.{unknown[0]}")
         try:  # a chat front end sends the whole conversation: the latest turns are read
             return AskRequest(question=turns[-1].text(), history=pairs[-HISTORY_TURNS_ACCEPTED:],
-                              **(self.newsrag or {}))
+                              **filters)
         except ValidationError as e:
             errors = [{**x, "loc": _where(x.get("loc", ()))}
                       for x in json_safe(e.errors(include_url=False))]

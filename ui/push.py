@@ -3,6 +3,7 @@
 /api/articles/{id}`), through the index's one writer, behind the API's checks (docs/push.md)."""
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -140,6 +141,14 @@ def _record(record: Any, n: int, count: int) -> Article:
     if isinstance(article, Skip):
         raise HTTPException(422, f"{where}no text: give the body as 'text' (or "
                                  f"{', '.join(ALIASES['text'][1:])}): {article.detail}")
+    # an ingest reads what it can of a file; a push that sends a date or a link means it
+    for target, kept, expected in (
+            ("published", article.published, "a date such as 2026-11-28T09:00:00Z"),
+            ("url", article.url, "an http(s) URL")):
+        given = [record[k] for k in record if str(k).lower() in ALIASES[target]]
+        if kept is None and any(v not in (None, "") for v in given):
+            shown = json.dumps(given[0], ensure_ascii=False)[:80]
+            raise HTTPException(422, f"{where}{target}: {shown} is not {expected}")
     return article
 
 

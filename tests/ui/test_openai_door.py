@@ -92,7 +92,11 @@ def test_a_question_off_the_news_abstains(ai: openai.OpenAI) -> None:
      "Harbor Ledger"),
     ({"extra_body": {"newsrag": {"since": "2026-11-30", "until": "2026-11-01"}}},
      openai.BadRequestError, "'since' 2026-11-30 is after 'until' 2026-11-01"),
-    ({"extra_body": {"newsrag": {"outlet": "x"}}}, openai.BadRequestError, "newsrag.outlet"),
+    ({"extra_body": {"newsrag": {"outlet": "x"}}}, openai.BadRequestError,
+     "newsrag.outlet: not one of the filters (as_of, since, sources, until)"),
+    ({"extra_body": {"newsrag": {"question": "x"}}}, openai.BadRequestError, "newsrag.question"),
+    ({"extra_body": {"newsrag": {"as_of": "next tuesday"}}}, openai.BadRequestError,
+     "newsrag.as_of"),
     ({"messages": [{"role": "user", "content": "\u200b"}]}, openai.BadRequestError, "empty"),
     ({"n": 2}, openai.BadRequestError, "n:"),
 ])

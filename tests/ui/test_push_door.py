@@ -179,12 +179,21 @@ def test_an_html_page_with_its_url(http: httpx.Client) -> None:
         assert http.delete(f"/api/articles/{pushed['id']}").status_code == 200
 
 
+def without(field: str) -> dict[str, Any]:
+    return {k: v for k, v in NEW_STORY.items() if k != field}
+
+
 @pytest.mark.parametrize("body, content_type, status, words", [
     ({"text": NEW_STORY["text"], "url": "https://x.example/a"}, None, 422, "no title"),
     ({"title": "A headline", "url": "https://x.example/a"}, None, 422, "no text"),
     ({"title": "A headline", "text": "<p></p>"}, None, 422, "no text"),
     ({**NEW_STORY, "section": "town"}, None, 422, "unknown field 'section'. Valid fields are:"),
     ([NEW_STORY, {"title": "x"}], None, 422, "article 2: no text"),
+    ({**NEW_STORY, "published": "last Thursday"}, None, 422,
+     'published: "last Thursday" is not a date such as 2026-11-28T09:00:00Z'),
+    ({**without("published"), "date": 20261128}, None, 422, "published: 20261128 is not a date"),
+    ({**without("url"), "link": "javascript:alert(1)"}, None, 422,
+     'url: "javascript:alert(1)" is not an http(s) URL'),
     ([], None, 422, "No articles"),
     ([1], None, 422, "expected a JSON object"),
     (b"{not json", "application/json", 422, "not valid JSON"),
