@@ -135,3 +135,42 @@ def test_the_widget_lists_one_source_per_article(page: Any, live: Any, host_site
     assert {int(n) for n in re.findall(r"\[(\d+)\]", text)} == set(range(1, len(articles) + 1))
     assert not re.search(r"(\[\d+\])\1", text)  # one article's two passages: one marker
     assert page.errors == []
+
+
+def test_a_quotation_the_answer_opens_is_closed_in_the_chat_and_widget(
+        page: Any, make_settings: Any, embedder: Any, tmp_path: Any, host_site: Any) -> None:
+    """The answer's sentence is the first of a two-sentence quote: the reader sees '…”'."""
+    import json
+
+    from ingest.run import ingest
+    from rag.index import Index
+    from rag.pipeline import NewsRAG
+    from tests.ui.conftest import LiveServer, free_port
+    from tests.ui.test_first_hour import FERRY
+    from tests.ui.test_ui_browser import host_page, shadow_eval, widget_ask
+    from ui.server import create_app
+
+    question = "When will the night ferry to Kessock stop running?"
+    settings = make_settings(rate_limit_per_minute=0, cors_origins=(host_site.url,))
+    feed = tmp_path / "ferry.jsonl"
+    feed.write_text(json.dumps(FERRY) + "\n", encoding="utf-8")
+    index = Index.open(settings, embedder)
+    ingest(index, [feed])
+    index.close()
+    rag = NewsRAG(Index.open(settings, embedder))
+    try:
+        with LiveServer(create_app(settings, rag=rag, chat=True), free_port()) as server:
+            host_site.pages["/ferry"] = host_page(server.url)
+            page.goto(host_site.url + "/ferry")
+            page.click("newsrag-widget .launcher")
+            widget_ask(page, question)
+            in_widget = shadow_eval(page, "root.querySelector('.msg.bot .text').textContent")
+            open_chat(page, server, "?as_of=2026-11-24")
+            chat_ask(page, question, 1)
+            in_chat = page.locator("#nr-chat [data-testid=bot]").first.inner_text()
+    finally:
+        rag.close()
+    for text in (in_widget, in_chat):
+        assert "1 December. \u2026\u201d" in text, text
+        assert text.count("\u201c") == text.count("\u201d")
+    assert page.errors == []

@@ -256,13 +256,35 @@
     return { cards: cards, cardOf: cardOf };
   }
 
+  // A sentence that opens a quotation it does not close (the first of a quoted statement)
+  // ends with "…" and the closing mark, as in the chat and `newsrag ask`
+  var QUOTES = [["\u201c", "\u201d"], ["\"", "\""], ["\u00ab", "\u00bb"]];
+  function closeQuotes(sentence) {
+    QUOTES.forEach(function (q) {
+      var opens = sentence.split(q[0]).length - 1, closes = sentence.split(q[1]).length - 1;
+      if (q[0] === q[1] ? opens % 2 : opens > closes) sentence = sentence.replace(/\s+$/, "") + " \u2026" + q[1];
+    });
+    return sentence;
+  }
+
+  // The answer's text from its sentences (quotations closed), else as given
+  function answerText(answer) {
+    if (!answer.sentences || !answer.sentences.length) return String(answer.answer);
+    return answer.sentences.map(function (s) {
+      if (s.supported === false) return s.text + " (unverified)";
+      return (closeQuotes(s.text) + " " + (s.citations || []).map(function (n) {
+        return "[" + n + "]";
+      }).join("")).trim();
+    }).join(" ");
+  }
+
   function showAnswer(bot, text, answer) {
     var urls = {}, grouped = byArticle(answer.citations || []), last = null;
     grouped.cards.forEach(function (c, i) { urls[i + 1] = safeUrl(c.url); });
     text.textContent = "";
     if (answer.abstained) bot.insertBefore(el("p", "notice", "Not covered by the indexed news."), text);
     // inline [n] markers become links to their source; the rest stays plain text
-    String(answer.answer).split(/(\[\d{1,3}\])/).forEach(function (part) {
+    answerText(answer).split(/(\[\d{1,3}\])/).forEach(function (part) {
       var m = /^\[(\d{1,3})\]$/.exec(part);
       var n = m && grouped.cardOf[m[1]];
       if (n) {
