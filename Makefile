@@ -10,7 +10,7 @@ export ANONYMIZED_TELEMETRY := False
 export OMP_WAIT_POLICY := PASSIVE
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run test setup browser postgres lint bench bench-llm load clean
+.PHONY: run test setup browser postgres lint bench bench-llm load clean train
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null || { echo "Python 3.11 is required ($(PY) not found)"; exit 1; }
@@ -64,6 +64,11 @@ bench-llm: setup
 	NEWSRAG_LLM_BASE_URL="$$url" NEWSRAG_LLM_MODEL=$(LLM_MODEL) NEWSRAG_LLM_TIMEOUT=$(LLM_TIMEOUT) \
 	$(BIN)/newsrag eval --dataset realtimeqa --questions $(RTQA)/questions_dev.jsonl \
 		--corpus $(RTQA)/corpus.jsonl.gz --answerer openai --limit $(LLM_LIMIT) --out $(LLM_OUT)
+
+# The learned answer scorer (rag/models/answerer.npz, docs/answerer.md), rebuilt from
+# ../shared/data/realtimeqa/train/ (never the dev questions); same data and seed, same file
+train: setup
+	$(BIN)/python -m eval.train_answerer --compare
 
 clean:
 	rm -rf $(VENV) .newsrag

@@ -289,7 +289,10 @@ def answer_row(q: EvalQuestion, rag, judge, mode: str = "hybrid",
         row.update(em=ok, contains=ok, f1=ok)
     elif q.answers:
         row.update(em=M.exact_match(text, q.answers), contains=M.contains_answer(text, q.answers),
-                   f1=M.token_f1(text, q.answers))
+                   f1=M.token_f1(text, q.answers),
+                   # the passages the answerer was given hold a gold answer: what it could say
+                   passages_hold=float(any(M.contains_answer(p.chunk.text, q.answers)
+                                           for p in answer.passages)))
     if q.choices:
         pick = M.picked_choice(text, q.choices)
         row["choice_pick"] = pick
@@ -334,6 +337,19 @@ def summarize(rows: list[dict], check: dict) -> dict[str, Any]:
             "attached_answers": M.mean(float(r.get("attached", 0) > 0) for r in answered
                                        if not r["abstained"]),
         }
+        with_docs = [r for r in scored if "doc" in r]
+        if with_docs:  # the questions with gold documents (RealTime QA's 103 of 329)
+            out["answers"]["contains_gold_gold_doc_questions"] = M.mean(
+                r["contains"] for r in with_docs)
+        held = [r for r in scored if r.get("passages_hold")]
+        if held:
+            out["answers"].update({
+                "passages_hold": M.mean(r.get("passages_hold", 0.0) for r in scored),
+                # of the questions whose given passages hold the gold answer: in the answer,
+                # and refused
+                "captured": M.mean(r["contains"] for r in held),
+                "refused_where_held": M.mean(float(r["abstained"]) for r in held),
+            })
         mc = [r for r in answered if "choice_correct" in r]
         if mc:
             out["multiple_choice"] = {

@@ -457,6 +457,8 @@ def main(argv: Sequence[str], settings: Settings) -> int:
                    "seed the grown indexes); default: the eval index of the shared corpus")
     p.add_argument("--sizes", default="10000,100000")
     p.add_argument("--questions", type=int, default=100)
+    p.add_argument("--answerers", help="time these answerers one after another in this process "
+                   "(e.g. extractive,learned; default: the setting's)")
     p.add_argument("--work-dir", default=str(Path(settings.data_dir) / "bench"))
     p.add_argument("--out", default=str(OUT / "results.json"))
     args = p.parse_args(list(argv))
@@ -479,6 +481,10 @@ def main(argv: Sequence[str], settings: Settings) -> int:
             print(f"queries at {n} chunks: growing the index", flush=True)
             got = grow_index(src, target, n)
             results["queries"][str(n)] = bench_queries(target, args.questions)
+            for name in (args.answerers or "").split(","):
+                if name.strip():  # the same index and questions, another answerer
+                    results["queries"][str(n)][f"answerer_{name.strip()}"] = bench_queries(
+                        target.replace(answerer=name.strip()), args.questions)
             results["queries"][str(n)]["grown_to"] = got
             results["queries"][str(n)]["serving_process"] = serving_rss(target)
             print(f"  {results['queries'][str(n)]}", flush=True)

@@ -28,6 +28,11 @@ _ABBREVIATIONS = {"a.m", "p.m", "mr", "mrs", "ms", "dr", "prof", "st", "gen", "g
                   "dec", "jr", "sr", "capt", "lt", "col", "sgt"}
 
 
+# the article's date an extractive answerer shows with a story's sentence: "On 20 November, "
+# (the hand-set one) or "(20 November) " (the learned one)
+DATE_LABEL = re.compile(r"^(?:On \d{1,2} [A-Z][a-z]+, |\(\d{1,2} [A-Z][a-z]+(?: \d{4})?\) )")
+
+
 def _sentences(text: str) -> list[str]:
     """The answer's sentences, each with the markers that follow it."""
     out, cut = [], 0
@@ -117,8 +122,8 @@ class SupportScorer:
         # the shortest window that covers most of the claim: a pair only when it covers more
         best = max(covered)[2]
         single = max(covered[: len(spans)])[2]
-        # a verbatim quote cannot contradict its passage (a dated one: "On 20 November, ...")
-        verbatim = _folded(re.sub(r"^On \d{1,2} [A-Z][a-z]+, ", "", claim)) in _folded(passage)
+        # a verbatim quote cannot contradict its passage (a dated one: "(20 November) ...")
+        verbatim = _folded(DATE_LABEL.sub("", claim)) in _folded(passage)
         found = [] if verbatim else conflicts(claim, passage, span=passage[single[0]:single[1]],
                           window=passage[best[0]:best[1]], published=published, title=title)
         if found:

@@ -49,7 +49,8 @@ class Settings:
     recency_prior: float = 0.5
     recency_prior_half_life_days: float = 365.0
     # answering
-    answerer: str = "extractive"  # extractive | openai | llamacpp
+    answerer: str = "extractive"  # extractive | learned | openai | llamacpp
+    answer_model: str | None = None  # the learned answerer's model file; None = the packaged one
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None

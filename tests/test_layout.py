@@ -67,7 +67,7 @@ def test_parts_are_made_through_one_door_with_one_signature() -> None:
     from rag.registry import REGISTRIES, Tools, make
     from rag.settings import Settings
 
-    assert REGISTRIES["answerer"].names() == ["extractive", "llamacpp", "openai"]
+    assert REGISTRIES["answerer"].names() == ["extractive", "learned", "llamacpp", "openai"]
     assert REGISTRIES["reranker"].names() == ["cross-encoder"]
     assert REGISTRIES["judge"].names() == ["lexical", "llm", "nli"]
     for registry in REGISTRIES.values():

@@ -15,6 +15,14 @@ def _extractive(settings: Settings, tools: Tools) -> Answerer:
                               total_docs=tools.total_docs)
 
 
+@ANSWERERS.register("learned")
+def _learned(settings: Settings, tools: Tools) -> Answerer:
+    from rag.answerers.learned import LearnedAnswerer
+
+    return LearnedAnswerer(embed=tools.embed, doc_freq=tools.doc_freq,
+                           total_docs=tools.total_docs, model=settings.answer_model)
+
+
 @ANSWERERS.register("openai")
 def _openai(settings: Settings, tools: Tools) -> Answerer:
     from rag.answerers.openai_compat import OpenAICompatAnswerer
