@@ -86,6 +86,7 @@ class Index:
     embedder: Embedder
     _bm25: MemoryBM25 | None = field(default=None, repr=False)
     _vector_files: VectorLibrary | None = field(default=None, repr=False)
+    _store_seen: tuple | None = field(default=None, repr=False)  # the catalog's, for follow()
 
     @classmethod
     def open(cls, settings: Settings, embedder: Embedder | None = None) -> Index:
@@ -104,6 +105,7 @@ class Index:
                 f"The index in {settings.data_dir} was built with embedder {recorded!r}, but "
                 f"{current!r} is configured. Use the same embedder, or another data folder."
             )
+        seen = catalog.version()  # before the vectors are opened: a later write is followed
         try:
             store = ChromaStore(
                 collection=settings.collection,
@@ -116,7 +118,7 @@ class Index:
         except BaseException:
             catalog.close()
             raise
-        return cls(settings, catalog, store, embedder)
+        return cls(settings, catalog, store, embedder, _store_seen=seen)
 
     @property
     def bm25(self) -> MemoryBM25:
@@ -124,6 +126,17 @@ class Index:
         if self._bm25 is None:
             self._bm25 = MemoryBM25(self.catalog, self.settings.bm25_path)
         return self._bm25
+
+    def follow(self) -> None:
+        """See what other processes committed since: BM25 follows the catalog by itself, but an
+        embedded Chroma client keeps the vector index it loaded, so it is reopened when the
+        catalog changed (an ingest writes its vectors before it commits their articles)."""
+        if self.settings.chroma_url:
+            return
+        version = self.catalog.version()
+        if version != self._store_seen:
+            self.store.reopen()
+            self._store_seen = version
 
     @property
     def readonly(self) -> bool:
@@ -160,7 +173,12 @@ class Index:
         if self.readonly:
             raise self.catalog.cannot_write(action)
         with self.catalog.exclusive_writer():
-            yield
+            before = self.catalog.version()
+            try:
+                yield
+            finally:  # this process's own writes need no reopening of its vectors
+                if self._store_seen == before:
+                    self._store_seen = self.catalog.version()
 
     def write_batch(self, items: Sequence[ArticleWrite]) -> BatchStats:
         """Write whole articles, crash-safe (see the module's note). Says what embedding took."""

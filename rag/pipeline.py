@@ -136,6 +136,7 @@ class NewsRAG:
         last, and what does the ferry ticket cost?") retrieves for each part and takes their
         passages in turn, so that each part finds the article that answers it."""
         k = k or self.settings.top_k
+        self.index.follow()  # an ingest in another process may have committed since
 
         def run(one: Query):
             return self.retriever.retrieve(

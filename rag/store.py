@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,34 @@ from rag.types import Chunk
 # even a count, can hang for ever (seen with chromadb 1.5.9): refuse every call there until the
 # process restarts. Other processes (a server reading the same index) are not affected.
 _FAILED_WRITES: dict[str, str] = {}
+
+
+class _Gate:
+    """Many Chroma calls at once, or a reopening of the client alone."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._calls = 0
+        self._reopening = False
+
+    @contextmanager
+    def call(self, alone: bool = False) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: not self._reopening)
+            if alone:
+                self._reopening = True
+                self._cond.wait_for(lambda: self._calls == 0)
+            else:
+                self._calls += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                if alone:
+                    self._reopening = False
+                else:
+                    self._calls -= 1
+                self._cond.notify_all()
 
 
 @dataclass(frozen=True)
@@ -67,6 +96,7 @@ class ChromaStore:
         self.url, self.where = url, url or str(path)
         self.read_only = False
         self.snapshot: Path | None = None
+        self._settings, self._gate = chroma_settings, _Gate()
         if not url and path is not None and (read_only or read_only_folder(path)):
             path = self._read_only_copy(path)
         with self._calling(f"open the collection {collection!r} in"):
@@ -112,6 +142,18 @@ class ChromaStore:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
+    def reopen(self) -> None:
+        """Open the embedded index afresh: a PersistentClient keeps the vector index (HNSW) it
+        loaded, so the vectors another process wrote since are neither found nor readable
+        ("Error finding id") until the client is opened again (docs/deployment.md). Waits for
+        the calls in flight; a Chroma server needs none of this."""
+        if self.url or self.read_only:
+            return
+        with self._calling("reopen", alone=True):
+            self.client.close()  # the last client of a folder stops Chroma's cached system
+            self.client = self._client(None, Path(self.where), self._settings)
+            self.collection = self.client.get_collection(self.collection.name)
+
     def _check_embedder(self, collection: str, embedder_name: str, dimension: int) -> None:
         """IndexMismatchError unless the collection was built by this embedder."""
         meta = self.collection.metadata or {}
@@ -123,7 +165,8 @@ class ChromaStore:
             )
 
     @contextmanager
-    def _calling(self, action: str, writes: bool = False) -> Iterator[None]:
+    def _calling(self, action: str, writes: bool = False, alone: bool = False
+                 ) -> Iterator[None]:
         """Chroma's many exception kinds become one StoreError that says what to do."""
         if writes and self.read_only:
             raise StoreError(f"Cannot {action} Chroma at {self.where}: the data folder is "
@@ -135,7 +178,8 @@ class ChromaStore:
                              "can hang. Fix the cause, then restart: a new process (each "
                              "`newsrag ingest` is one) opens the index afresh.")
         try:
-            yield
+            with self._gate.call(alone):
+                yield
         except NewsragError:
             raise
         except Exception as e:  # chromadb, httpx and OS errors alike
@@ -193,7 +237,17 @@ class ChromaStore:
         return [Hit(cid, float(d)) for cid, d in zip(res["ids"][0], res["distances"][0])]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The stored vectors of these chunk ids (those that exist)."""
+        """The stored vectors of these chunk ids (those that exist). An embedded client that
+        does not hold a chunk another process wrote since it loaded is reopened, once."""
+        try:
+            return self._vectors(ids)
+        except StoreError as e:
+            if self.url or self.read_only or "error finding id" not in str(e).lower():
+                raise
+        self.reopen()
+        return self._vectors(ids)
+
+    def _vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         with self._calling("read vectors from"):
             for i in range(0, len(ids), 1000):
@@ -231,6 +285,9 @@ class ChromaStore:
                 offset += page
 
     def close(self) -> None:
+        client = getattr(self, "client", None)
+        if client is not None and not self.url and self.where not in _FAILED_WRITES:
+            client.close()  # (after a failed write, Chroma can hang)  # the folder's last client: the next opening reads it afresh
         if self.snapshot is not None:
             shutil.rmtree(self.snapshot, ignore_errors=True)
             self.snapshot = None
