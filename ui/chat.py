@@ -16,6 +16,7 @@ from rag.settings import Settings
 from rag.types import HISTORY_TURNS_ACCEPTED
 from ui.cards import by_article
 from ui.commands import close_quotes
+from ui.errors import reader_message
 from ui.watching import freshness, stats_with_feeds
 
 if TYPE_CHECKING:
@@ -299,7 +300,7 @@ def _answered(rag: Any, question: str, messages: list, pairs: list, turns: list,
                 messages[-1]["content"] = md_escape(text)
                 yield messages, pairs, turns, gr.update(), "", "", ""
     except NewsragError as e:
-        messages[-1]["content"] = "**Cannot answer:** " + md_escape(str(e))
+        messages[-1]["content"] = "**Cannot answer:** " + md_escape(reader_message(e))
         yield messages, pairs, turns, gr.update(), "", "", ""
         return
     except Exception:  # say so in the chat rather than leave "Searching" up

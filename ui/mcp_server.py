@@ -19,6 +19,7 @@ from starlette.types import Message, Receive, Scope, Send
 from rag.errors import NewsragError
 from rag.settings import Settings
 from rag.types import answer_to_dict
+from ui.errors import reader_message
 
 PATH = "/mcp"
 INSTRUCTIONS = (
@@ -64,7 +65,7 @@ def build_server(rag: Any) -> Any:
         try:
             passages = rag.retrieve(query, k=k, **filters(sources, since, until, as_of))
         except NewsragError as e:
-            raise ToolError(str(e)) from None
+            raise ToolError(reader_message(e)) from None
         return {"query": query, "passages": [passage_to_dict(n, p)
                                              for n, p in enumerate(passages, 1)]}
 
@@ -78,7 +79,7 @@ def build_server(rag: Any) -> Any:
         try:
             answer = rag.ask(question, **filters(sources, since, until, as_of))
         except NewsragError as e:
-            raise ToolError(str(e)) from None
+            raise ToolError(reader_message(e)) from None
         return answer_to_dict(answer)
 
     @server.tool()

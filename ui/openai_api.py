@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from rag.errors import NewsragError
 from rag.types import HISTORY_TURNS_ACCEPTED, answer_to_dict
+from ui.errors import reader_message
 from ui.guard import json_safe
 from ui.server import AskRequest, _describe, _first, _http_error
 
@@ -245,7 +246,7 @@ def _chunks(events: Iterator[dict], model: str) -> Iterator[str]:
                 yield chunk({}, "stop", **{EXTRA: event["data"]})
     except NewsragError as e:
         status = _http_error(e).status_code
-        yield f"data: {json.dumps(error_body(status, str(e)))}\n\n"
+        yield f"data: {json.dumps(error_body(status, reader_message(e)))}\n\n"
     except Exception:  # the response has begun: report in-band, log the rest
         log.exception("stream failed")
         yield f"data: {json.dumps(error_body(500, 'Internal error while answering.'))}\n\n"

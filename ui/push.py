@@ -195,7 +195,7 @@ def add_push_routes(app: FastAPI, rag: Any, checks: Any) -> None:
         try:
             results = await run_in_threadpool(pusher.store, articles)
         except NewsragError as e:
-            raise _http_error(e) from None
+            raise _http_error(e, reader=False) from None
         stored = any(r["status"] in ("stored", "updated") for r in results)
         return JSONResponse({"articles": results}, status_code=201 if stored else 200)
 
@@ -206,4 +206,4 @@ def add_push_routes(app: FastAPI, rag: Any, checks: Any) -> None:
         try:
             return await run_in_threadpool(pusher.delete, article_id)
         except NewsragError as e:
-            raise _http_error(e) from None
+            raise _http_error(e, reader=False) from None

@@ -33,6 +33,7 @@ from rag.errors import (
 )
 from rag.settings import Settings
 from rag.types import HISTORY_TURNS_ACCEPTED, answer_to_dict
+from ui.errors import reader_message
 from ui.guard import (
     PROXIED,
     SESSION_COOKIE,
@@ -440,9 +441,11 @@ _STATUS = [(InvalidQuestionError, 422), (EmptyIndexError, 503), (StoreError, 503
            (NewsragError, 400)]
 
 
-def _http_error(e: NewsragError) -> HTTPException:
+def _http_error(e: NewsragError, reader: bool = True) -> HTTPException:
+    """The error as an HTTP status and detail: told plainly to a reader (ui.errors), in full to
+    the operator (the push door, behind the API key)."""
     status = next(code for kind, code in _STATUS if isinstance(e, kind))
-    return HTTPException(status, str(e))
+    return HTTPException(status, reader_message(e) if reader else str(e))
 
 
 def _first(events: Iterator[dict]) -> dict:
@@ -462,7 +465,7 @@ def _sse(events: Iterator[dict]) -> Iterator[str]:
                 k: v for k, v in event.items() if k != "event"}
             yield f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
     except NewsragError as e:
-        yield f"event: error\ndata: {json.dumps({'detail': str(e)})}\n\n"
+        yield f"event: error\ndata: {json.dumps({'detail': reader_message(e)})}\n\n"
     except Exception:  # the response has begun: report in-band, log the rest
         log.exception("stream failed")
         yield f"event: error\ndata: {json.dumps({'detail': 'Internal error while answering.'})}\n\n"
