@@ -352,6 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
+    missing = [n for n in ("questions.jsonl", "corpus.jsonl.gz") if not (args.train / n).is_file()]
+    if missing:
+        log(f"newsrag train: error: {args.train} lacks {', '.join(missing)}: expected RealTime QA's "
+            "train/ folder (../shared/data/realtimeqa/train/ beside the repository), or --train DIR")
+        return 2
     settings = Settings()
     questions = load_questions(args.train)
     if args.limit:  # every k-th question: the weeks stay spread, the last ones validate

@@ -131,6 +131,12 @@ def answer_like(sentence: str, toks: list[str], title: str) -> bool:
     return ends or (len(toks) >= 12 and "\n" not in sentence.strip())
 
 
+def dateline_length(sentence: str) -> int:
+    """'PORT CALDER, Nov 3 (Northern Wire) — ' opening a wire story: not part of the answer."""
+    m = _DATELINE.match(sentence)
+    return m.end() if m else 0
+
+
 def day_of(published: str | None) -> date | None:
     try:
         return date.fromisoformat((published or "")[:10])
@@ -182,8 +188,7 @@ def candidates(q: Question, passages: Sequence[Passage], weights: dict[str, floa
         spans = sentence_spans(c.text)
         lexes = [share(weights, stems_of(words(c.text[a:b]))) for a, b in spans]
         for i, (a, b) in enumerate(spans):
-            m = _DATELINE.match(c.text[a:b])
-            a += m.end() if m else 0
+            a += dateline_length(c.text[a:b])
             s = c.text[a:b]
             toks = words(s)
             key = " ".join(toks)

@@ -343,16 +343,7 @@ class Guard:
             return await self._refuse(scope, receive, send, 422, str(e))
         if scope["path"] == "/gradio_api/queue/join" and (problem := self._fn_problem(data)):
             return await self._refuse(scope, receive, send, 422, problem)
-        sent = False
-
-        async def replay() -> Message:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, _json_5xx(send))
+        await self.app(scope, replay_body(body, receive), _json_5xx(send))
 
     def _fn_problem(self, data: Any) -> str | None:
         fn = data.get("fn_index") if isinstance(data, dict) else None
@@ -387,3 +378,17 @@ def _json_5xx(send: Send) -> Send:
             await send(message)
 
     return wrapped
+
+
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands the app a body already read (to check it), then the rest."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

@@ -14,12 +14,13 @@ from typing import Annotated, Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from rag.errors import NewsragError
 from rag.settings import Settings
 from rag.types import answer_to_dict
 from ui.errors import reader_message
+from ui.guard import replay_body
 
 PATH = "/mcp"
 INSTRUCTIONS = (
@@ -146,7 +147,7 @@ class McpDoor:
                     return  # the client left, or the body limit answered
                 if _calls_a_tool(body):
                     self.checks.check_rate(request)
-                receive = _replay(body, receive)
+                receive = replay_body(body, receive)
         except HTTPException as e:
             return await JSONResponse({"detail": e.detail}, status_code=e.status_code,
                                       headers=e.headers)(scope, receive, send)
@@ -165,19 +166,6 @@ async def _body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         more = message.get("more_body", False)
     return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 def _calls_a_tool(body: bytes) -> bool:

@@ -14,12 +14,19 @@ from datetime import date
 
 import numpy as np
 
+from rag.answer_features import answer_like as _answer_like
+from rag.answer_features import dateline_length as _dateline_length
+from rag.answer_features import day_of as _day
+from rag.answer_features import held as _held
+from rag.answer_features import norm as _norm
+from rag.answer_features import quoted_words as _quoted
+from rag.answer_features import stems_of as _stems
 from rag.answer_types import answer_strength, names_thing
 from rag.answerers.base import NOT_COVERED
 from rag.dates import DateRange, resolve
 from rag.facts import MONTHS, names, numbers
-from rag.question import Question, analyse, parts, quoted
-from rag.text import STOPWORDS, content_words, looks_like_instruction, sentence_spans, stem, words
+from rag.question import Question, analyse, parts
+from rag.text import STOPWORDS, content_words, sentence_spans, stem, words
 from rag.types import Passage
 
 # how the evidence is weighed (chosen on the demo questions and the RealTime QA dev set,
@@ -418,39 +425,12 @@ def _fact_first(cands: list[Candidate]) -> list[Candidate]:
     return cands
 
 
-def _quoted(question: str) -> list[str]:
-    """The words a question quotes, three or more ("... described as “another devastating
-    decision” this week?"), as the sentence words they match."""
-    return [" ".join(ws) for x in quoted(question) if len(ws := words(x)) >= 3]
-
-
 def _meaning_text(sentence: str) -> str:
     """The part of a sentence compared in meaning with the question: its opening words, cut
     at a word boundary (the model's time grows with the tokens, and the gist comes first)."""
     if len(sentence) <= MEANING_CHARS:
         return sentence
     return sentence[:MEANING_CHARS].rsplit(" ", 1)[0]
-
-
-def _answer_like(sentence: str, toks: list[str], title: str) -> bool:
-    """A sentence a reader can be given as an answer: not a question, not an instruction to a
-    model, not the headline or a list line of headlines."""
-    if len(toks) < 5 or sentence.rstrip().endswith(("?", ":")) or looks_like_instruction(sentence):
-        return False
-    if title and " ".join(toks) == " ".join(words(title)):
-        return False
-    ends = sentence.rstrip().endswith((".", "!", "”", '"', "’", "'", ")", "…"))
-    # not a headline, a menu line, a list of links
-    return ends or (len(toks) >= 12 and "\n" not in sentence.strip())
-
-
-_DATELINE = re.compile(r"^[A-Z][A-Z .,'’\-]+,\s+\w{3,9}\.?\s+\d{1,2}\s+\([^)]{2,40}\)\s+[—–-]+\s+")
-
-
-def _norm(word: str) -> str:
-    """A word's stem for matching: no possessive, -ize read as -ise ("authorize")."""
-    word = re.sub(r"['’]s$", "", word)
-    return stem(re.sub(r"iz(e|es|ed|ing|ation)$", r"is\1", word))
 
 
 _SPELLINGS = ((r"is(e|es|ed|ing|ation|ations)$", r"iz\1"), (r"iz(e|es|ed|ing|ation|ations)$", r"is\1"),
@@ -468,36 +448,6 @@ def _spellings(word: str) -> list[str]:
         if other != word and other not in out:
             out.append(other)
     return out
-
-
-def _held(key: str, have: set[str]) -> bool:
-    """A question word is in a text: "first-year" also when "first" and "year" are."""
-    return key in have or ("-" in key and all(_norm(y) in have for y in key.split("-") if y))
-
-
-def _stems(toks: list[str]) -> set[str]:
-    """Stems of the words, with possessives dropped and hyphenated words also read in parts
-    ("Calder's" matches "Calder", "pre-strike" matches "strike")."""
-    out = set()
-    for x in toks:
-        out.add(_norm(x))
-        if "-" in x:
-            out.update(_norm(y) for y in x.split("-") if y)
-    return out
-
-
-def _dateline_length(sentence: str) -> int:
-    """'PORT CALDER, Nov 3 (Northern Wire) — ' opening a wire story: not part of the answer."""
-    m = _DATELINE.match(sentence)
-    return m.end() if m else 0
-
-
-def _day(published: str | None) -> date | None:
-    """An article's day, from its ISO date or timestamp (None when it has none)."""
-    try:
-        return date.fromisoformat((published or "")[:10])
-    except ValueError:
-        return None
 
 
 def _stale(published: str | None, span: DateRange) -> bool:

@@ -126,19 +126,8 @@ class LearnedAnswerer:
     def _compose(self, ranked: list[Scored]) -> list[Scored]:
         """The lead, then what the scorer says adds to it, of the same story, in 80 words."""
         lead = ranked[0]
-        picked, n_words = [lead], len(lead.text.split())
-        for s in ranked[1:]:
-            if len(picked) >= self.max_sentences:
-                break
-            if s.p < self.add_at_least or not _same_story(s, lead):
-                continue
-            if n_words + len(s.text.split()) > MAX_WORDS:
-                continue
-            if any(_overlap(s.text, x.text) > 0.6 for x in picked):
-                continue
-            picked.append(s)
-            n_words += len(s.text.split())
-        return picked
+        return self._fill([lead] + [s for s in ranked[1:]
+                                    if s.p >= self.add_at_least and _same_story(s, lead)])
 
     def _story(self, ranked: list[Scored]) -> list[Scored]:
         """A story's course ("the latest on ..."): the best sentence of each article the scorer
@@ -147,11 +136,15 @@ class LearnedAnswerer:
         for s in ranked:
             if s is ranked[0] or (s.p >= self.add_at_least and _same_story(s, ranked[0])):
                 best_of.setdefault(s.candidate.article, s)
-        chosen = sorted(best_of.values(), key=lambda s: (s.candidate.published or "")[:10],
-                        reverse=True)
+        return self._fill(sorted(best_of.values(),
+                                 key=lambda s: (s.candidate.published or "")[:10], reverse=True))
+
+    def _fill(self, candidates: list[Scored]) -> list[Scored]:
+        """The candidates in order, up to `max_sentences` and about 80 words (a long first one
+        stands alone), none repeating one already taken."""
         picked: list[Scored] = []
         n_words = 0
-        for s in chosen:
+        for s in candidates:
             if len(picked) >= self.max_sentences:
                 break
             if picked and n_words + len(s.text.split()) > MAX_WORDS:

@@ -60,3 +60,10 @@ def test_a_model_of_other_features_is_refused(trained, tmp_path):
     model.save(tmp_path / "old.npz")
     with pytest.raises(ModelFileError, match="other features than the code computes.*make train"):
         AnswerModel.load(tmp_path / "old.npz")
+
+
+def test_a_missing_training_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["--train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err
+    assert "lacks questions.jsonl, corpus.jsonl.gz" in err and "Traceback" not in err
+    assert not (tmp_path / "m.npz").exists()
