@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ingest.chunk import Chunker, fit_chunks
 from ingest.dedup import Signature, signature, signature_from_bytes
 from ingest.loaders import iter_files, load_file
@@ -67,10 +69,11 @@ class IngestReport:
 @dataclass
 class _Item:
     article: Article
-    file: str
+    file: str | None
     replaces: bool
     sig: Signature
     chunks: list[Chunk] = field(default_factory=list)
+    vectors: np.ndarray | None = None  # given (an import carries them), else embedded
 
 
 class Ingestor:
@@ -130,7 +133,10 @@ class Ingestor:
             self._record_files()
 
     # --- one article ---------------------------------------------------------------------
-    def add_article(self, art: Article, file: str) -> None:
+    def add_article(self, art: Article, file: str | None, *, chunks: list[Chunk] | None = None,
+                    sig: Signature | None = None, vectors: np.ndarray | None = None) -> None:
+        """Dedup, chunk and batch one article. An import gives the chunks, the signature and
+        the vectors it carries: then nothing is cut or embedded again."""
         catalog = self.index.catalog
         stored = catalog.article(art.id)
         if stored and stored.state == "done" and stored.content_hash == art.content_hash:
@@ -146,14 +152,14 @@ class Ingestor:
             catalog.record_duplicate(art, original, "exact", 1.0, file)
             self.report.duplicates["exact"] += 1
             return
-        sig = signature(art.title + "\n" + art.text)
+        sig = sig or signature(art.title + "\n" + art.text)
         near = self._near_duplicate(sig, exclude=art.id)
         if near:
             catalog.record_duplicate(art, near[0], "near", near[1], file)
             self.report.duplicates["near"] += 1
             return
-        item = _Item(art, file, replaces=stored is not None, sig=sig)
-        item.chunks = fit_chunks(
+        item = _Item(art, file, replaces=stored is not None, sig=sig, vectors=vectors)
+        item.chunks = chunks if chunks is not None else fit_chunks(
             self.chunker, art, self.index.embedder.count_tokens, self.index.embedder.max_tokens
         )
         if not item.chunks:
@@ -191,7 +197,7 @@ class Ingestor:
         items = self.batch
         stats = self.index.write_batch([
             ArticleWrite(i.article, i.file, i.chunks, i.replaces, i.sig.bands(),
-                         i.sig.values.tobytes()) for i in items])
+                         i.sig.values.tobytes(), i.vectors) for i in items])
         self.report.embed_seconds += stats.embed_seconds
         self.report.vectors_embedded += stats.embedded
         self.report.vectors_reused += stats.reused

@@ -87,6 +87,15 @@ FEED_ITEM_FIELDS = ("url", "link", "source_url", "guid", "title", "published", "
 ARTICLE_FIELDS = ("id", "state", "title", "url", "source", "authors", "published", "published_day",
                   "content_hash", "origin", "file", "external_id", "text", "n_chunks",
                   "ingested_at")
+FILE_FIELDS = ("path", "size", "mtime_ns", "article_ids", "skipped", "ingested_at")
+DUPLICATE_FIELDS = ("id", "duplicate_of", "kind", "similarity", "title", "origin", "file",
+                    "external_id")
+# the tables an export copies row by row (ingest/export.py): each one's key and fields
+COPIED_TABLES = {"duplicates": ("id", DUPLICATE_FIELDS), "files": ("path", FILE_FIELDS),
+                 "feed_sources": ("url", FEED_SOURCE_FIELDS),
+                 "feed_items": ("url", FEED_ITEM_FIELDS)}
+# an article record of an export: every stored field but the state, which is 'done'
+RECORD_FIELDS = tuple(f for f in ARTICLE_FIELDS if f != "state")
 # item states counted per source; "new" and "retry" are still to be fetched
 FEED_ITEM_STATES = ("new", "retry", "stored", "duplicate", "failed", "dead", "refused")
 
@@ -735,6 +744,54 @@ CONSISTENCY_SQL).fetchone()
         rows = self.db.execute("SELECT article_id, COUNT(*) FROM chunks GROUP BY article_id")
         return dict(rows.fetchall())
 
+    # --- export and import (ingest/export.py, ingest/importer.py) ---------------------------
+    def article_records(self, after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Up to `limit` finished articles stored after position `after` (0: from the first),
+        in stored order: (position, its RECORD_FIELDS and its dedup `signature`)."""
+        cols = ", ".join(f"a.{f}" for f in RECORD_FIELDS)
+        rows = self.db.execute(
+            f"SELECT a.rowid, {cols}, s.sig FROM articles a LEFT JOIN signatures s ON "
+            "s.article_id = a.id WHERE a.state='done' AND a.rowid > ? ORDER BY a.rowid LIMIT ?",
+            (after, limit)).fetchall()
+        return [(r[0], {**dict(zip(RECORD_FIELDS, r[1:-1], strict=True)), "signature": r[-1]})
+                for r in rows]
+
+    def chunks_of(self, article_ids: Sequence[str]) -> dict[str, list[Chunk]]:
+        """The chunks of these articles, each article's in position order."""
+        out: dict[str, list[Chunk]] = {a: [] for a in article_ids}
+        ids = list(article_ids)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            rows = self.db.execute(
+                'SELECT c.id, c.article_id, c.position, c.text, c.start, c."end", a.title, '
+                "a.source, a.published, a.url FROM chunks c JOIN articles a ON "
+                f"a.id = c.article_id WHERE c.article_id IN ({','.join('?' * len(part))}) "
+                "ORDER BY c.article_id, c.position", part).fetchall()
+            for r in rows:
+                out[r[1]].append(Chunk(*r))
+        return out
+
+    def rows_after(self, table: str, after: str, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` rows of a COPIED_TABLES table whose key is above `after`, by key."""
+        key, fields = copied_table(table)
+        rows = self.db.execute(f"SELECT {', '.join(fields)} FROM {table} WHERE {key} > ? "
+                               f"ORDER BY {key} LIMIT ?", (after, limit)).fetchall()
+        return [dict(zip(fields, r, strict=True)) for r in rows]
+
+    def insert_missing(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Add the rows of a COPIED_TABLES table whose key it does not hold yet, in one
+        transaction; rows it holds keep their values. Returns how many were added."""
+        _, fields = copied_table(table)
+        if not rows:
+            return 0
+        with self.transaction() as db:
+            before = db.total_changes
+            for row in rows:
+                check_fields(table, fields, row)
+                db.execute(f"INSERT OR IGNORE INTO {table} ({', '.join(row)}) VALUES "
+                           f"({', '.join('?' * len(row))})", list(row.values()))
+            return db.total_changes - before
+
 
 CONSISTENCY_SQL = (
     "SELECT (SELECT COUNT(*) FROM chunks c LEFT JOIN articles a ON a.id = c.article_id "
@@ -751,6 +808,13 @@ def check_fields(table: str, valid: Sequence[str], fields: Iterable[str],
     if unknown or (not fields and not empty_ok):
         raise ValueError(f"Unknown {table} field(s) {sorted(unknown)}. Valid fields are: "
                          f"{list(valid)}")
+
+
+def copied_table(table: str) -> tuple[str, tuple[str, ...]]:
+    """The key and fields of a table an export copies (COPIED_TABLES); other names refused."""
+    if table not in COPIED_TABLES:
+        raise ValueError(f"Unknown table {table!r}. Valid tables are: {list(COPIED_TABLES)}")
+    return COPIED_TABLES[table]
 
 
 def feed_report_from(sources: Sequence[tuple], counts: Sequence[tuple]) -> list[dict[str, Any]]:

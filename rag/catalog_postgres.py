@@ -40,8 +40,10 @@ from rag.catalog import (
     CONSISTENCY_SQL,
     FEED_ITEM_FIELDS,
     FEED_SOURCE_FIELDS,
+    RECORD_FIELDS,
     StoredArticle,
     check_fields,
+    copied_table,
     feed_report_from,
     fts_query,
 )
@@ -645,6 +647,50 @@ class PostgresCatalog:
                "ORDER BY s DESC, c.id LIMIT %s")
         rows = self._rows(sql, [terms, *args, n])
         return [(cid, float(score)) for cid, score in rows]
+
+    # --- export and import (ingest/export.py, ingest/importer.py) ---------------------------
+    def article_records(self, after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Up to `limit` finished articles stored after position `after` (0: from the first),
+        in stored order: (position, its RECORD_FIELDS and its dedup `signature`)."""
+        cols = ", ".join(f"a.{f}" for f in RECORD_FIELDS)
+        rows = self._rows(
+            f"SELECT a.seq, {cols}, s.sig FROM articles a LEFT JOIN signatures s ON "
+            "s.article_id = a.id WHERE a.state='done' AND a.seq > %s ORDER BY a.seq LIMIT %s",
+            (after, limit))
+        return [(r[0], {**dict(zip(RECORD_FIELDS, r[1:-1], strict=True)),
+                        "signature": None if r[-1] is None else bytes(r[-1])}) for r in rows]
+
+    def chunks_of(self, article_ids: Sequence[str]) -> dict[str, list[Chunk]]:
+        """The chunks of these articles, each article's in position order."""
+        out: dict[str, list[Chunk]] = {a: [] for a in article_ids}
+        if out:
+            for r in self._rows(self._CHUNK + "WHERE c.article_id = ANY(%s) ORDER BY "
+                                "c.article_id, c.position", (list(out),)):
+                out[r[1]].append(Chunk(*r))
+        return out
+
+    def rows_after(self, table: str, after: str, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` rows of a COPIED_TABLES table whose key is above `after`, by key."""
+        key, fields = copied_table(table)
+        rows = self._rows(f"SELECT {', '.join(fields)} FROM {table} WHERE {key} > %s "
+                          f"ORDER BY {key} LIMIT %s", (after, limit))
+        return [dict(zip(fields, r, strict=True)) for r in rows]
+
+    def insert_missing(self, table: str, rows: Sequence[dict[str, Any]]) -> int:
+        """Add the rows of a COPIED_TABLES table whose key it does not hold yet, in one
+        transaction; rows it holds keep their values. Returns how many were added."""
+        _, fields = copied_table(table)
+        for row in rows:
+            check_fields(table, fields, row)
+        if not rows:
+            return 0
+        added = 0
+        with self.transaction(table) as q:
+            for row in rows:
+                added += len(q(f"INSERT INTO {table} ({', '.join(row)}) VALUES "
+                               f"({', '.join(['%s'] * len(row))}) ON CONFLICT DO NOTHING "
+                               "RETURNING 1", list(row.values())))
+        return added
 
     # --- feeds (ingest.watch) -----------------------------------------------------------------
     def feed_source(self, url: str) -> dict[str, Any] | None:

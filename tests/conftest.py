@@ -38,12 +38,13 @@ NEW_STORY = {
 }
 # the ingest and answer tests run against both deployments of Chroma
 BOTH_MODES = ("tests/ingest/test_run.py", "tests/rag/test_answers.py",
-              "tests/reliability/test_concurrency.py")
+              "tests/reliability/test_concurrency.py", "tests/ingest/test_dump_deployments.py")
 
 
 # ... and these also against the several-host deployment: the catalog on PostgreSQL, the vectors
 # on the Chroma server (the "postgres" mode)
-POSTGRES_MODE = ("tests/ingest/test_run.py", "tests/rag/test_answers.py")
+POSTGRES_MODE = ("tests/ingest/test_run.py", "tests/rag/test_answers.py",
+                 "tests/ingest/test_dump_deployments.py")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

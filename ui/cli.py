@@ -1,4 +1,5 @@
-"""`newsrag ingest|ask|serve|eval|stats|bench`: settings read here, errors turned into messages."""
+"""`newsrag ingest|ask|serve|watch|stats|export|import|eval|bench`: settings read here, errors
+turned into messages."""
 from __future__ import annotations
 
 import argparse
@@ -99,6 +100,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every", help="poll interval: 30s, 15m, 1h30m (default 15m)")
     p.add_argument("--once", action="store_true", help="poll each source once, then exit")
     p.add_argument("--json", action="store_true", help="one JSON object per poll")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("export", help="write the index to a dump: articles, chunks, vectors, "
+                       "duplicates, feed state (docs/export.md)", parents=[common])
+    p.add_argument("path", type=Path, help="a new folder")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("import", help="load a dump written by `newsrag export` into this index, "
+                       "embedding nothing (docs/export.md)", parents=[common])
+    p.add_argument("path", type=Path, help="the dump's folder")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-progress", action="store_true")
 
     sub.add_parser("mcp", help="serve the MCP tools (search_news, ask_news, news_index) on "
@@ -256,6 +269,88 @@ def _ingest_status(report: IngestReport, paths: Sequence[Path]) -> int:
     return EXIT_NOTHING_READ
 
 
+def _article_bar(args: argparse.Namespace, total: int | None = None):
+    """A progress bar on stderr (articles, chunks/s), as the ingest shows: (bar, callback)."""
+    if args.no_progress or args.json:
+        return None, None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit=" articles", file=sys.stderr, dynamic_ncols=True)
+    chunks_done = [0]
+
+    def progress(n_articles: int, n_chunks: int) -> None:
+        chunks_done[0] += n_chunks
+        bar.update(n_articles)
+        elapsed = max(bar.format_dict.get("elapsed") or 0, 1e-9)
+        bar.set_postfix_str(f"{chunks_done[0] / elapsed:.0f} chunks/s")
+    return bar, progress
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ingest.export import export
+    from rag.index import Index
+
+    index = Index.open(settings_from(args))
+    bar, progress = _article_bar(args, index.catalog.counts()["articles"])
+    try:
+        report = export(index, args.path, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+        index.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+        return 0
+    c = report.counts
+    print(f"exported {c['articles']} articles, {c['chunks']} chunks and their vectors, "
+          f"{c['duplicates']} duplicates, {c['files']} files, {c['feed_sources']} feed sources, "
+          f"{c['feed_items']} feed items to {report.path} ({report.bytes / 1e6:.1f} MB, "
+          f"{report.seconds:.1f} s)")
+    if report.pending_left_out:
+        print(f"left out {report.pending_left_out} articles an interrupted ingest left "
+              "half-written (the next ingest rolls them back)")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from ingest.dump import Dump
+    from ingest.importer import import_dump
+    from rag.embedders import get_embedder
+    from rag.index import Index
+
+    settings = settings_from(args)
+    dump = Dump(args.path)
+    # refused before the index is even opened (opening an empty folder creates the index)
+    embedder = get_embedder(settings.embedder, settings.embedder_model, settings.embed_batch)
+    dump.check_embedder(embedder.name, embedder.dimension)
+    dump.verify()
+    index = Index.open(settings, embedder)
+    bar, progress = _article_bar(args, dump.counts["articles"])
+    try:
+        report = import_dump(index, dump, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+        index.close()
+    data = report.to_dict()
+    if args.json:
+        print(json.dumps(data, indent=2))
+        return 0
+    from ui.commands import counted
+
+    rows = data["rows_added"]
+    print(f"read {data['articles']} articles from {args.path}: ingested {data['ingested']}, "
+          f"updated {data['updated']}, unchanged {data['unchanged']}, duplicates "
+          f"{counted(report.ingest.duplicates)}, chunks {data['chunks']}, {data['seconds']} s")
+    print(f"vectors: {data['vectors_from_dump']} from the dump, {data['vectors_embedded']} "
+          f"embedded; added {rows['duplicates']} duplicates, {rows['files']} files, "
+          f"{rows['feed_sources']} feed sources, {rows['feed_items']} feed items")
+    if report.ingest.recovered:
+        print(f"rolled back {report.ingest.recovered} articles an interrupted run left "
+              "half-written")
+    return 0
+
+
 def cmd_stats(args: argparse.Namespace) -> int:
     from rag.index import Index
     from ui.commands import check_text
@@ -331,6 +426,8 @@ COMMANDS = {
     "ask": cmd_ask,
     "serve": cmd_serve,
     "stats": cmd_stats,
+    "export": cmd_export,
+    "import": cmd_import,
     "watch": cmd_watch,
     "mcp": cmd_mcp,
     "eval": cmd_eval,
