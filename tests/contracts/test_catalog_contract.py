@@ -226,3 +226,40 @@ def test_feed_state(catalog):
     with pytest.raises(ValueError, match="Valid fields"):
         catalog.write_feed_state([{"url": src, "colour": "red"}])
     assert catalog.feed_source(src)["title"] == "News"  # the refused write changed nothing
+
+
+def test_reading_and_adding_for_export_and_import(catalog):
+    """Finished articles in stored order with their signatures, chunks by article, the copied
+    tables by key in pages, and rows added only where the key is missing."""
+    a, ca = article(1, HARBOUR)
+    b, cb = article(2, TUNNEL)
+    p, _ = article(3, HARBOUR[:1])
+    store_article(catalog, b, cb, sig=b"\x02" * 8)
+    store_article(catalog, a, ca)
+    catalog.mark_pending([(p, None)])  # half-written: not exported
+    first = catalog.article_records(0, 1)
+    assert [r["id"] for _, r in first] == [b.id]
+    assert first[0][1]["signature"] == b"\x02" * 8 and first[0][1]["text"] == b.text
+    assert first[0][1]["n_chunks"] == 2 and "state" not in first[0][1]
+    rest = catalog.article_records(first[0][0], 10)
+    assert [(r["id"], r["signature"]) for _, r in rest] == [(a.id, None)]
+    assert catalog.article_records(rest[-1][0], 10) == []
+    assert catalog.chunks_of([a.id, b.id, "none"]) == {a.id: ca, b.id: cb, "none": []}
+    catalog.record_duplicate(article(8, TUNNEL)[0], b.id, "near", 0.9, "/in/x.jsonl")
+    catalog.record_duplicate(article(9, TUNNEL)[0], b.id, "exact", 1.0, None)
+    page = catalog.rows_after("duplicates", "", 1)
+    assert [r["id"] for r in page] == ["art008"] and page[0]["similarity"] == 0.9
+    assert [r["id"] for r in catalog.rows_after("duplicates", "art008", 5)] == ["art009"]
+    row = {"path": "/in/a.jsonl", "size": 10, "mtime_ns": 5, "article_ids": "[]",
+           "skipped": "[]", "ingested_at": 1.0}
+    assert catalog.insert_missing("files", [row, {**row, "path": "/in/b.jsonl"}]) == 2
+    assert catalog.insert_missing("files", [{**row, "size": 99}]) == 0  # its own row wins
+    assert catalog.file_state("/in/a.jsonl") == (10, 5)
+    assert [r["path"] for r in catalog.rows_after("files", "", 10)] == ["/in/a.jsonl",
+                                                                       "/in/b.jsonl"]
+    assert catalog.insert_missing("feed_items", [{"url": "u", "state": "new"}]) == 1
+    assert catalog.rows_after("feed_items", "", 10)[0]["state"] == "new"
+    with pytest.raises(ValueError, match="Valid tables"):
+        catalog.rows_after("articles", "", 1)
+    with pytest.raises(ValueError, match="Valid fields"):
+        catalog.insert_missing("files", [{"path": "/x", "colour": "red"}])
