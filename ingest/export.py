@@ -41,7 +41,10 @@ def export(index: Index, path: Path | str, *, batch_articles: int = 200,
               "chunking": {"chunk_tokens": index.settings.chunk_tokens,
                            "chunk_overlap": index.settings.chunk_overlap,
                            "encoding": index.settings.encoding}}
-    writer = DumpWriter(Path(path), index.embedder.name, index.embedder.dimension, source)
+    try:
+        writer = DumpWriter(Path(path), index.embedder.name, index.embedder.dimension, source)
+    except OSError as e:
+        raise DumpError(f"Cannot write a dump at {path}: {e}. Choose a writable place.") from None
     report = ExportReport(path=str(path))
     try:
         with _no_writer(index):
@@ -59,6 +62,10 @@ def export(index: Index, path: Path | str, *, batch_articles: int = 200,
                     writer.add_rows(table, rows)
                     after = rows[-1][key]
             manifest = writer.finish()
+    except OSError as e:  # a full disk, say: nothing half-written is kept
+        writer.abort()
+        raise DumpError(f"Writing the dump {path} failed: {e}. Nothing of it was kept: free "
+                        "some space or choose another place, then export again.") from None
     except BaseException:
         writer.abort()
         raise

@@ -124,12 +124,12 @@ def _copy_tables(index: Index, dump: Dump, added: dict[str, int]) -> int:
         if table == "duplicates":
             rows = _resolved_duplicates(index, rows, left_out)
         added[table] = 0
-        for part in _batches(rows, ROWS_PER_WRITE):
-            try:
+        try:
+            for part in _batches(rows, ROWS_PER_WRITE):
                 added[table] += index.catalog.insert_missing(table, part)
-            except ValueError as e:  # a field the table has not
-                raise DumpError(f"The dump's {table} rows do not fit this index ({e}): "
-                                "export again.") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:  # not rows of the table
+            raise DumpError(f"The dump's {table} rows do not fit this index ({type(e).__name__}: "
+                            f"{e}): export again.") from None
     return left_out[0]
 
 
