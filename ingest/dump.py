@@ -173,6 +173,7 @@ class Dump:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self._verified = False
         manifest_path = self.path / MANIFEST
         if not self.path.exists():
             raise DumpError(f"No such dump: {self.path}")
@@ -211,7 +212,9 @@ class Dump:
 
     def verify(self) -> None:
         """Every file there, of its size and checksum, holding the counted records: else a
-        DumpError, before anything is written."""
+        DumpError, before anything is written. Read once: a second call returns at once."""
+        if self._verified:
+            return
         expected = [jsonl_name(n) for n in (ARTICLES, *COPIED_TABLES)] + [VECTORS]
         missing = [n for n in expected if n not in self.files]
         if missing:
@@ -246,6 +249,7 @@ class Dump:
             raise DumpError(f"The dump's {VECTORS} holds {vectors.model!r} vectors of dimension "
                             f"{vectors.dimension}, its manifest says {self.embedder}: export "
                             "again.")
+        self._verified = True
 
     @property
     def vectors_path(self) -> Path:
