@@ -270,3 +270,19 @@ def test_an_export_is_whole_or_absent(dump, tmp_path, embedder, monkeypatch):
         assert not (tmp_path / "half.partial").exists()
     finally:
         index.close()
+
+
+def test_cli_export_reports_what_it_wrote_and_refuses_an_existing_path(dump, tmp_path):
+    cmd = [sys.executable, "-m", "ui.cli", "export", str(tmp_path / "d"), "--data-dir",
+           str(dump.parent / "source"), "--json"]
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                          check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["counts"] == json.loads((dump / "manifest.json").read_text())["counts"]
+    assert report["bytes"] == sum(p.stat().st_size for p in (tmp_path / "d").iterdir()
+                                  if p.name != "manifest.json")
+    again = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300,
+                           check=False, env=env)
+    assert again.returncode == 2 and "exists: export to a new path" in again.stderr
