@@ -67,8 +67,12 @@ bench-llm: setup
 
 # The learned answer scorer (rag/models/answerer.npz, docs/answerer.md), rebuilt from
 # ../shared/data/realtimeqa/train/ (never the dev questions); same data and seed, same file
+# the learned parts, rebuilt from ../shared/data/realtimeqa/train/: the answer scorer
+# (docs/answerer.md, ~14 min with its embedding cache) and the support judge
+# (docs/support_judge.md, ~5 min; 2 more the first time, chunking the documents)
 train: setup
 	$(BIN)/python -m eval.train_answerer --compare
+	$(BIN)/python -m eval.train_support
 
 clean:
 	rm -rf $(VENV) .newsrag

@@ -45,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output prefix: writes PREFIX.json, .md and .png")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--answerer", help="extractive | openai | llamacpp (default: the setting)")
-    p.add_argument("--judge", help="lexical | llm | nli (default: the setting)")
-    p.add_argument("--judge-threshold", type=float, help="the lexical judge's threshold")
+    p.add_argument("--judge", help="learned | llm | nli (default: the setting)")
+    p.add_argument("--judge-threshold", type=float, help="the learned judge's threshold (default: its own)")
     p.add_argument("--retrieval", default="hybrid", choices=MODES, help="retrieval mode")
     p.add_argument("--no-answers", action="store_true", help="retrieval metrics only")
     p.add_argument("--no-progress", action="store_true")
@@ -114,7 +114,7 @@ def evaluate(
     settings: Settings,
     *,
     answerer: str = "extractive",
-    judge_name: str = "lexical",
+    judge_name: str = "learned",
     mode: str = "hybrid",
     answers: bool = True,
     progress: bool = True,

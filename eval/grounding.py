@@ -1,7 +1,7 @@
 """Grounding: do an answer's cited passages support its sentences (ALCE citation recall/precision)?
 
-The support judge is pluggable: `lexical` (offline default: content-word containment plus MiniLM
-cosine), `llm` (a yes/no question to any OpenAI-compatible endpoint) and `nli` (a configured
+The support judge is pluggable: `learned` (offline default: the pipeline's own learned judge,
+rag/support_model.py), `llm` (a yes/no question to any OpenAI-compatible endpoint) and `nli` (a configured
 sentence-transformers CrossEncoder). `check_judge` measures a judge against known labels.
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from eval.negatives import KINDS, hard_negatives, names_in
 from rag.errors import ConfigError, NewsragError
 from rag.registry import JUDGES, Tools, make
 from rag.settings import Settings
@@ -41,44 +42,29 @@ class _Single:
         return self.supports_batch([(claim, passage)])[0]
 
 
-# ---------------------------------------------------------------- lexical (offline default)
+# ---------------------------------------------------------------- learned (offline default)
 
-# The most accurate cut on the RealTime QA dev check set, the only data it was tuned on
-# (docs/eval/README.md, "Judge check"): unrelated passages there score at most 0.217.
-LEXICAL_THRESHOLD = 0.22
+class LearnedJudge(_Single):
+    """rag.citations.SupportScorer: the learned support judge the pipeline checks its own
+    citations with (rag/support_model.py), at its learned threshold unless one is given."""
 
+    name = "learned"
 
-class LexicalJudge(_Single):
-    """rag.citations.SupportScorer (stem containment, MiniLM cosine for the middle ground),
-    thresholded: the same scorer the pipeline checks its own citations with."""
+    def __init__(self, threshold: float | None = None, model_path: str | None = None):
+        from rag.citations import SupportScorer
+        from rag.support_model import SUPPORT_MODEL_PATH, default_model
 
-    name = "lexical"
-
-    def __init__(self, threshold: float = LEXICAL_THRESHOLD, embed: Callable | None = None):
-        self.threshold = threshold
-        self._embed = embed
-        self._scorer = None
-
-    @property
-    def scorer(self):
-        if self._scorer is None:
-            from rag.citations import SupportScorer
-
-            if self._embed is None:
-                from rag.embedders import get_embedder
-
-                self._embed = get_embedder("minilm").embed_batch
-            self._scorer = SupportScorer(self._embed)
-        return self._scorer
+        self.scorer = SupportScorer(default_model(model_path or SUPPORT_MODEL_PATH), threshold)
+        self.threshold = self.scorer.threshold
 
     def score_batch(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
         return [self.scorer.score(c, p).score for c, p in pairs]
 
     def supports_batch(self, pairs: Sequence[tuple[str, str]]) -> list[bool]:
-        return [s >= self.threshold for s in self.score_batch(pairs)]
+        return [self.scorer.score(c, p).supported for c, p in pairs]
 
 
-# ---------------------------------------------------------------- llm (OpenAI-compatible)
+# ---------------------------------------------------------------- llm
 
 JUDGE_PROMPT = (
     "Passage:\n{passage}\n\nClaim: {claim}\n\n"
@@ -166,10 +152,10 @@ class NLIJudge(_Single):
         return [int(np.argmax(row)) == self.entailment for row in np.atleast_2d(logits)]
 
 
-@JUDGES.register("lexical")
-def _lexical(settings: Settings, tools: Tools) -> SupportJudge:
-    return LexicalJudge(threshold=float(settings.extra.get("judge_threshold", LEXICAL_THRESHOLD)),
-                        embed=tools.embed)
+@JUDGES.register("learned")
+def _learned(settings: Settings, tools: Tools) -> SupportJudge:
+    cut = settings.extra.get("judge_threshold", settings.support_threshold)
+    return LearnedJudge(threshold=None if cut is None else float(cut))
 
 
 @JUDGES.register("llm")
@@ -309,7 +295,7 @@ class CheckPair:
     kind: str = ""  # "true", "unrelated", or the hard negative's change (see HARD_KINDS)
 
 
-HARD_KINDS = ("number", "date", "name", "negation", "swap")
+HARD_KINDS = KINDS  # eval/negatives.py
 
 
 def check_judge(judge: SupportJudge, pairs: Sequence[CheckPair]) -> dict[str, Any]:
@@ -366,7 +352,7 @@ def build_check_set(catalog, questions: Sequence[Any], units_of: Callable[[Any],
     rng = random.Random(seed)
     all_articles = catalog.article_ids_with_chunks()
     # names to put in the place of a claim's own: those of the other questions' evidence
-    names_pool = sorted({n for q in questions for e in q.gold_evidence[:1] for n in _names_in(e)})
+    names_pool = sorted({n for q in questions for e in q.gold_evidence[:1] for n in names_in(e)})
     pairs: list[CheckPair] = []
     for q in questions:
         gold = {a for unit in units_of(q) for a in unit}
@@ -387,86 +373,3 @@ def build_check_set(catalog, questions: Sequence[Any], units_of: Callable[[Any],
             texts = catalog.chunk_texts([other])
             pairs.append(CheckPair(claim, rng.choice(texts), False, q.id, "unrelated"))
     return pairs
-
-
-# ---------------------------------------------------------------- hard negatives
-
-_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?(?![\w])")
-_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August",
-                "September", "October", "November", "December")
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-z][\w'’\-]*(?:\s+[A-Z][a-z][\w'’\-]*)*")
-_AUX = re.compile(r"\b(is|are|was|were|will|would|has|have|had|can|could|should|did|does|do)\b")
-_NOT = re.compile(r"\s+not\b|n['’]t\b")
-_COMMON = frozenset(_MONTH_NAMES + _DAY_NAMES + ("The", "A", "An", "In", "On", "It", "This"))
-
-
-def _names_in(text: str) -> list[str]:
-    return [m.group() for m in _NAME.finditer(text) if m.group() not in _COMMON]
-
-
-def hard_negatives(claim: str, passage: str, rng: random.Random,
-                   names_pool: Sequence[str] = ()) -> list[tuple[str, str]]:
-    """The claim with one fact changed so that the passage no longer supports it: a number,
-    a date, a name, a negation added or removed, two names swapped. Only changes that make
-    the claim false against this passage are kept (a new number the passage lacks, say)."""
-    out: list[tuple[str, str]] = []
-    low = passage.lower()
-    nums = [m for m in _NUMBER.finditer(claim) if not re.fullmatch(r"(19|20)\d\d", m.group())]
-    if nums:
-        m = rng.choice(nums)
-        for _ in range(20):
-            new = _changed_number(m.group(), rng)
-            if new.replace(",", "") not in passage.replace(",", ""):
-                out.append(("number", claim[: m.start()] + new + claim[m.end():]))
-                break
-    dated = [d for d in _MONTH_NAMES + _DAY_NAMES if re.search(rf"\b{d}\b", claim)]
-    years = list(re.finditer(r"\b(19|20)\d\d\b", claim))
-    if dated:
-        d = rng.choice(dated)
-        group = _MONTH_NAMES if d in _MONTH_NAMES else _DAY_NAMES
-        others = [x for x in group if x != d and x.lower() not in low]
-        if others:
-            out.append(("date", re.sub(rf"\b{d}\b", rng.choice(others), claim, count=1)))
-    elif years:
-        m = rng.choice(years)
-        for delta in rng.sample([-3, -2, -1, 1, 2, 3], 6):
-            new = str(int(m.group()) + delta)
-            if new not in passage:
-                out.append(("date", claim[: m.start()] + new + claim[m.end():]))
-                break
-    names = [n for n in dict.fromkeys(_names_in(claim)) if n.lower() in low]
-    if names:
-        n = rng.choice(names)
-        pool = [x for x in names_pool if x.lower() not in low and x not in claim]
-        if pool:
-            out.append(("name", claim.replace(n, rng.choice(pool), 1)))
-    if _NOT.search(claim):
-        out.append(("negation", _NOT.sub("", claim, count=1)))
-    elif m := _AUX.search(claim):
-        out.append(("negation", claim[: m.end()] + " not" + claim[m.end():]))
-    else:
-        out.append(("negation", "It is not true that " + claim[0].lower() + claim[1:]))
-    if len(names) >= 2:
-        a, b = names[0], names[1]
-        if a not in b and b not in a:
-            swapped = claim.replace(a, "\0").replace(b, a).replace("\0", b)
-            out.append(("swap", swapped))
-    return out
-
-
-def _changed_number(text: str, rng: random.Random) -> str:
-    """Another plausible value written the same way: 14.2 -> 41.2 or 15.2, 1,850 -> 1,950."""
-    digits = [i for i, ch in enumerate(text) if ch.isdigit()]
-    chars = list(text)
-    if len(digits) >= 2 and rng.random() < 0.5:
-        i, j = digits[0], digits[1]
-        if chars[i] != chars[j]:
-            chars[i], chars[j] = chars[j], chars[i]
-            return "".join(chars)
-    i = rng.choice(digits)
-    d = int(chars[i])
-    chars[i] = str((d + rng.randint(1, 8)) % 10) if i != digits[0] else str(rng.randint(1, 9))
-    if "".join(chars) == text:
-        chars[i] = str((d + 1) % 10 or 1)
-    return "".join(chars)

@@ -123,6 +123,37 @@ def _tree_arrays(model: Any) -> dict[str, np.ndarray]:
     }
 
 
+def write_model_file(path: str | Path, meta: dict[str, Any], arrays: dict[str, Any]) -> None:
+    """A model file: `meta` as JSON and each array as a member of an .npz, written member by
+    member with a fixed timestamp (the same model, the same bytes), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = {"meta": np.array(json.dumps(meta, sort_keys=True))}
+    out |= {k: np.asarray(v) for k, v in sorted(arrays.items())}
+    tmp = path.with_name(path.name + ".tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, array in out.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, array, allow_pickle=False)
+            info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, buf.getvalue())
+    tmp.replace(path)
+
+
+def read_model_file(path: Path, what: str, hint: str) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(meta, arrays) of a model file; ModelFileError naming `what` and `hint` otherwise."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: z[k] for k in z.files if k != "meta"}
+    except FileNotFoundError:
+        raise ModelFileError(f"The {what} file {path} is missing. {hint}") from None
+    except Exception as e:  # noqa: BLE001 - any unreadable file is the same error to the user
+        raise ModelFileError(f"The {what} file {path} cannot be read ({e}). {hint}") from None
+    return meta, arrays
+
+
 @dataclass
 class AnswerModel:
     """The two stages and what was learned with them (thresholds, the number of sentences)."""
@@ -132,41 +163,19 @@ class AnswerModel:
     card: dict[str, Any] = field(default_factory=dict)  # data, split, figures (for the card)
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        out: dict[str, np.ndarray] = {
-            "meta": np.array(json.dumps({
-                "format": FORMAT_VERSION, "settings": self.settings, "card": self.card,
+        meta = {"format": FORMAT_VERSION, "settings": self.settings, "card": self.card,
                 "first": {"kind": self.first.kind, "features": list(self.first.features)},
-                "second": {"kind": self.second.kind, "features": list(self.second.features)},
-            }, sort_keys=True))}
-        for stage, scorer in (("first", self.first), ("second", self.second)):
-            for k, v in sorted(scorer.arrays.items()):
-                out[f"{stage}.{k}"] = np.asarray(v)
-        tmp = path.with_name(path.name + ".tmp")
-        # written member by member with a fixed timestamp: the same model, the same bytes
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, array in out.items():
-                buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.asarray(array), allow_pickle=False)
-                info = zipfile.ZipInfo(name + ".npy", date_time=(1980, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, buf.getvalue())
-        tmp.replace(path)
+                "second": {"kind": self.second.kind, "features": list(self.second.features)}}
+        write_model_file(path, meta, {f"{stage}.{k}": v
+                                      for stage, scorer in (("first", self.first),
+                                                            ("second", self.second))
+                                      for k, v in scorer.arrays.items()})
 
     @classmethod
     def load(cls, path: str | Path = MODEL_PATH) -> AnswerModel:
         path = Path(path)
         hint = "Rebuild it with `make train` (docs/answerer.md)."
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                meta = json.loads(str(z["meta"]))
-                arrays = {k: z[k] for k in z.files if k != "meta"}
-        except FileNotFoundError:
-            raise ModelFileError(f"The answer model file {path} is missing. {hint}") from None
-        except Exception as e:  # noqa: BLE001 - any unreadable file is the same error to the user
-            raise ModelFileError(f"The answer model file {path} cannot be read ({e}). {hint}"
-                                 ) from None
+        meta, arrays = read_model_file(path, "answer model", hint)
         if meta.get("format") != FORMAT_VERSION:
             raise ModelFileError(f"The answer model file {path} is of format "
                                  f"{meta.get('format')}, the code reads {FORMAT_VERSION}. {hint}")

@@ -1,16 +1,18 @@
 """Citation checking: every [n] names a given passage, every cited sentence is supported by it."""
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
-from rag.facts import conflicts, published_words
-from rag.text import sentence_spans, stems
+from rag.facts import published_words
+from rag.support_features import read, rule_of
+from rag.support_model import SupportModel, default_model
+from rag.text import stems
 from rag.types import AnswerSentence, Citation, Passage
 
+log = logging.getLogger(__name__)
 MARKER = re.compile(r"\s*\[(\d{1,3}(?:\s*[,;]\s*\d{1,3})*)\]")
 # a sentence ends at terminal punctuation (closing quotes and citation markers may follow) when
 # the next one starts with a capital, a digit or a quote, or the text ends: "6 a.m. on Saturday"
@@ -90,50 +92,57 @@ def split_complete(text: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class Support:
-    score: float
+    score: float  # the judge's probability that the passage supports the claim
     span: tuple[int, int]  # offsets of the best-matching sentences in the passage text
-    conflicts: tuple[str, ...] = ()  # facts of the claim the passage contradicts or lacks
+    # why the passage does not support the claim (which of its facts): empty when it does
+    conflicts: tuple[str, ...] = ()
+    supported: bool = False
 
 
 class SupportScorer:
-    """Lexical containment of a claim's content words in a passage, with an embedding check
-    for the middle ground. Scores in [0, 1]; the default judge for answers and evaluation."""
+    """The support judge: does a passage support a claim sentence? A claim quoted verbatim
+    from its passage is supported as it stands; any other is read by the learned model
+    (rag/support_model.py over rag/support_features.py: the fact rules, the claim's coverage,
+    where its numbers, dates and names sit in the passage, stance words reversed), and a claim
+    with a number the passage never states is refused whatever the model says."""
 
-    def __init__(self, embed: Callable[[Sequence[str]], np.ndarray] | None = None):
-        self.embed = embed
+    def __init__(self, model: SupportModel | None = None, threshold: float | None = None):
+        self.model = model if model is not None else default_model()
+        self.threshold = self.model.threshold if threshold is None else float(threshold)
 
     def score(self, claim: str, passage: str, *, published: str | None = None,
               title: str = "") -> Support:
-        """How well `passage` supports `claim`; 0 when a number, date, name, negation or
-        quantifier of the claim disagrees with it (shared words alone are not support).
-        `published` and `title` are the passage's article metadata a claim may cite."""
-        claim_stems = stems(claim)
-        spans = sentence_spans(passage) or [(0, len(passage))]
-        if not claim_stems:
-            return Support(0.0, spans[0])
-        passage_stems = stems(passage) | stems(title) | stems(published_words(published))
-        containment = len(claim_stems & passage_stems) / len(claim_stems)
-        # the supporting span: the passage sentence (or pair) that covers most of the claim;
-        # `single` is the best one sentence, which a claim's negation is compared with
-        windows = [(a, b) for a, b in spans] + [
-            (spans[i][0], spans[i + 1][1]) for i in range(len(spans) - 1)]
-        covered = [(len(claim_stems & stems(passage[a:b])) / len(claim_stems), -(b - a), (a, b))
-                   for a, b in windows]
-        # the shortest window that covers most of the claim: a pair only when it covers more
-        best = max(covered)[2]
-        single = max(covered[: len(spans)])[2]
-        # a verbatim quote cannot contradict its passage (a dated one: "(20 November) ...")
-        verbatim = _folded(DATE_LABEL.sub("", claim)) in _folded(passage)
-        found = [] if verbatim else conflicts(claim, passage, span=passage[single[0]:single[1]],
-                          window=passage[best[0]:best[1]], published=published, title=title)
-        if found:
-            return Support(0.0, best, tuple(found))
-        score = containment
-        if self.embed is not None and 0.25 <= containment < 0.85:
-            va, vb = self.embed([claim, passage[best[0] : best[1]]])
-            cos = float(np.dot(va, vb))
-            score = 0.6 * containment + 0.4 * max(0.0, (cos - 0.2) / 0.8)
-        return Support(score, best)
+        """How well `passage` supports `claim`, and whether it does. `published` and `title`
+        are the passage's article metadata a claim may cite."""
+        if not stems(claim):
+            return Support(0.0, (0, len(passage)), ("no words to check",))
+        # an answerer's date label ("(20 November) ...") is the article's date: checked against
+        # it when it is known, and the sentence read without it
+        label = DATE_LABEL.match(claim)
+        if label and (not published or _label_matches(label.group(), published)):
+            claim = claim[label.end():]
+        reading = read(claim, passage, published=published, title=title)
+        # a verbatim quote cannot contradict its passage
+        if _folded(claim) in _folded(passage):
+            return Support(1.0, reading.window, (), True)
+        p = float(self.model.scorer.predict_proba(reading.values[None, :])[0])
+        vetoed = tuple(r for r in reading.reasons if rule_of(r) in self.model.vetoes)
+        if p >= self.threshold and not vetoed:
+            return Support(p, reading.window, (), True)
+        reasons = vetoed or reading.reasons or (
+            f"the passage does not state it (judge {p:.2f} < {self.threshold:.2f})",)
+        log.debug("not supported (%s): %r", "; ".join(reasons), claim)
+        return Support(0.0 if vetoed else p, reading.window, reasons, False)
+
+
+def _label_matches(label: str, published: str | None) -> bool:
+    """"On 12 November, " or "(12 November 2026) " names the article's own date."""
+    if not published:
+        return False
+    words = published_words(published).split()  # weekday day month year
+    m = re.search(r"(\d{1,2}) ([A-Z][a-z]+)(?: (\d{4}))?", label)
+    return bool(m) and int(m.group(1)) == int(words[1]) and m.group(2).lower() == words[2] and (
+        not m.group(3) or m.group(3) == words[3])
 
 
 @dataclass(frozen=True)
@@ -141,36 +150,41 @@ class Checked:
     text: str
     sentences: tuple[AnswerSentence, ...]
     citations: tuple[Citation, ...]
+    # sentences no given passage supports, each with its reasons ("drop" leaves them out)
+    withdrawn: tuple[AnswerSentence, ...] = ()
 
 
 class CitationChecker:
-    def __init__(self, scorer: SupportScorer, threshold: float = 0.5, unsupported: str = "drop",
+    def __init__(self, scorer: SupportScorer | None = None, unsupported: str = "drop",
                  attach: bool = True, keep_uncited: Sequence[str] = ()):
-        self.scorer = scorer
-        self.threshold = threshold
+        self.scorer = scorer if scorer is not None else SupportScorer()
         self.unsupported = unsupported  # "drop" the sentence, or "mark" it as unverified
         # a sentence (or a bare short answer) without a marker gets the passage that supports
         # it, checked the same way: small models often leave the markers out
         self.attach = attach
         self.keep_uncited = frozenset(keep_uncited)  # e.g. the abstention sentence
 
-    def _attach(self, text: str, passages: Sequence[Passage]) -> tuple[str, list]:
+    def _attach(self, text: str, passages: Sequence[Passage]) -> tuple[str, list, list[str]]:
         """The best-supporting passage of an uncited sentence, if one supports it; a bare
-        short answer ("2.3 billion euros") is shown with the sentence that states it."""
+        short answer ("2.3 billion euros") is shown with the sentence that states it. Without
+        one: why the closest passage does not support it."""
         best: tuple[int, Support] | None = None
+        closest: tuple[int, Support] | None = None
         for n, p in enumerate(passages, start=1):
             c = p.chunk
             sup = self.scorer.score(text, c.text, published=c.published, title=c.title)
-            if sup.score >= self.threshold and (best is None or sup.score > best[1].score):
+            if sup.supported and (best is None or sup.score > best[1].score):
                 best = (n, sup)
+            if closest is None or sup.score > closest[1].score:
+                closest = (n, sup)
         if best is None:
-            return text, []
+            return text, [], [f"[{closest[0]}] {r}" for r in closest[1].conflicts] if closest else []
         n, sup = best
         if len(text.split()) <= 5:
             stated = passages[n - 1].chunk.text[sup.span[0]:sup.span[1]]
             if text.rstrip(" .").lower() != stated.rstrip(" .").lower():
                 text = f"{text.rstrip(' .')}: {stated}"
-        return text, [best]
+        return text, [best], []
 
     def check(self, draft: str, passages: Sequence[Passage], renumber: dict[int, int]) -> Checked:
         """Keep citations to given, supporting passages; renumber them in order of first use.
@@ -178,23 +192,33 @@ class CitationChecker:
         `renumber` maps given passage numbers to shown numbers and grows as citations are
         accepted, so a streamed answer keeps one numbering across calls."""
         sentences: list[AnswerSentence] = []
+        withdrawn: list[AnswerSentence] = []
         citations: dict[int, Citation] = {}
         for text, nums in split_answer(draft):
             valid = [n for n in nums if 1 <= n <= len(passages)]  # others never shown
             kept: list[tuple[int, Support]] = []
+            refused: list[str] = []
             for n in valid:
                 c = passages[n - 1].chunk
                 sup = self.scorer.score(text, c.text, published=c.published, title=c.title)
-                if sup.score >= self.threshold:
+                if sup.supported:
                     kept.append((n, sup))
+                else:
+                    refused += [f"[{n}] {r}" for r in sup.conflicts]
             attached = False
             if not nums and self.attach and text not in self.keep_uncited:
-                text, kept = self._attach(text, passages)
+                text, kept, refused = self._attach(text, passages)
                 attached = bool(kept)
             if not kept and text not in self.keep_uncited:
+                if not refused:
+                    refused = ["it cites no given passage" if nums else "no passage supports it"]
+                rejected = AnswerSentence(text, (), 0.0, supported=False,
+                                          reasons=tuple(dict.fromkeys(refused)))
+                log.debug("withdrawn: %r (%s)", text, "; ".join(rejected.reasons))
                 if self.unsupported == "drop":
-                    continue
-                sentences.append(AnswerSentence(text, (), 0.0, supported=False))
+                    withdrawn.append(rejected)
+                else:
+                    sentences.append(rejected)
                 continue
             shown: list[int] = []
             spans: list[tuple[int, int, int]] = []
@@ -214,7 +238,8 @@ class CitationChecker:
             support = max((s.score for _, s in kept), default=0.0)
             sentences.append(AnswerSentence(text, tuple(shown), support, supported=bool(kept),
                                             attached=attached, spans=tuple(spans)))
-        return Checked(render(sentences), tuple(sentences), tuple(citations[k] for k in sorted(citations)))
+        return Checked(render(sentences), tuple(sentences),
+                       tuple(citations[k] for k in sorted(citations)), tuple(withdrawn))
 
 
 def render(sentences: Sequence[AnswerSentence]) -> str:

@@ -44,10 +44,9 @@ class NewsRAG:
         self.sentence_vectors = VectorCache(lambda texts: self.index.embedder.embed_batch(texts))
         self.retriever = Retriever(index, reranker=_reranker(self.settings),
                                    embed=self.sentence_vectors)
-        embed = self.sentence_vectors
         self.answerer = answerer or self.make_answerer(self.settings.answerer)
         _check_answerer(self.answerer)
-        self.checker = CitationChecker(SupportScorer(embed), self.settings.support_threshold,
+        self.checker = CitationChecker(SupportScorer(threshold=self.settings.support_threshold),
                                        keep_uncited=(NOT_COVERED,))
 
     @classmethod
@@ -205,9 +204,11 @@ class NewsRAG:
         gen = self.answerer if answerer is None else self.make_answerer(answerer)
         t0 = time.perf_counter()
         sentences: list[AnswerSentence] = []
+        withdrawn: list[AnswerSentence] = []
         citations: dict[int, Any] = {}
         if passages:
-            passages = yield from self._stream_answer(gen, q, passages, sentences, citations)
+            passages = yield from self._stream_answer(gen, q, passages, sentences, citations,
+                                                      withdrawn)
         timings["answer"] = time.perf_counter() - t0
         abstained = not any(s.supported and s.citations for s in sentences)
         if abstained:
@@ -220,10 +221,11 @@ class NewsRAG:
             question=question, text=render(sentences), citations=tuple(
                 citations[k] for k in sorted(citations)), sentences=tuple(sentences),
             passages=tuple(passages), abstained=abstained, query=query,
-            as_of=as_of_d.isoformat(), timings=timings)}
+            as_of=as_of_d.isoformat(), timings=timings, withdrawn=tuple(withdrawn))}
 
     def _stream_answer(self, gen: Answerer, q: Query, passages: list[Passage],
-                       sentences: list[AnswerSentence], citations: dict[int, Any]):
+                       sentences: list[AnswerSentence], citations: dict[int, Any],
+                       withdrawn: list[AnswerSentence]):
         """The answerer's pieces, verified and emitted a sentence at a time as each completes
         (another one has begun); returns the passages it read."""
         question = q.question
@@ -238,9 +240,10 @@ class NewsRAG:
             pending += piece
             done, pending = split_complete(pending)
             if done:
-                yield from self._verify(done, passages, renumber, sentences, citations)
+                yield from self._verify(done, passages, renumber, sentences, citations,
+                                        withdrawn)
         if pending.strip():
-            yield from self._verify(pending, passages, renumber, sentences, citations)
+            yield from self._verify(pending, passages, renumber, sentences, citations, withdrawn)
         return passages
 
     def _after_previous(self, question: str, passages: list[Passage],
@@ -261,10 +264,14 @@ class NewsRAG:
         later = [p for p in passages if (p.chunk.published or "")[:10] > ref]
         return later or passages
 
-    def _verify(self, text, passages, renumber, sentences, citations) -> Iterator[dict]:
+    def _verify(self, text, passages, renumber, sentences, citations, withdrawn
+                ) -> Iterator[dict]:
         checked = self.checker.check(text, passages, renumber)
         for c in checked.citations:
             citations[c.number] = c
+        for s in checked.withdrawn:
+            withdrawn.append(s)
+            yield {"event": "withdrawn", "text": s.text, "reasons": list(s.reasons)}
         for s in checked.sentences:
             if s.text == NOT_COVERED:
                 continue

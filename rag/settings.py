@@ -57,9 +57,10 @@ class Settings:
     llm_context_tokens: int = 3000
     llm_timeout: float = 60.0
     llamacpp_model_path: str | None = None
-    judge: str = "lexical"  # lexical | llm | nli
+    judge: str = "learned"  # learned (the checker's own) | llm | nli
     judge_model: str | None = None
-    support_threshold: float = 0.5
+    # the support judge's cut (a probability); None = the one learned with its model file
+    support_threshold: float | None = None
     # serving
     host: str = "127.0.0.1"
     port: int = 7860
@@ -196,6 +197,8 @@ def _coerce(name: str, value: Any) -> Any:
             return int(value)
         if kind == "float":
             return float(value)
+        if kind == "float | None" and not (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None if value is None else float(value)
         if kind == "bool" and isinstance(value, str):
             if value.strip().lower() not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
                 raise ValueError(value)

@@ -170,6 +170,8 @@ class AnswerSentence:
     attached: bool = False  # the answerer gave no marker: the supporting passage was found
     # (citation number, start, end): where in each cited passage this sentence is supported
     spans: tuple[tuple[int, int, int], ...] = ()
+    # why no cited passage supports it (which fact of it): set on an unsupported sentence
+    reasons: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,6 +185,8 @@ class Answer:
     query: str = ""  # the standalone query actually searched
     as_of: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    # sentences the answerer wrote that the check withdrew, with its reasons
+    withdrawn: tuple[AnswerSentence, ...] = ()
 
 
 # A conversation's earlier turns: the edge accepts up to HISTORY_TURNS_ACCEPTED of them (more is
@@ -208,9 +212,11 @@ def answer_to_dict(a: Answer, with_passages: bool = False) -> dict:
         "sentences": [
             {"text": s.text, "citations": list(s.citations), "support": round(s.support, 3),
              "supported": s.supported, "attached": s.attached,
-             "spans": [{"citation": n, "start": a, "end": b} for n, a, b in s.spans]}
+             "spans": [{"citation": n, "start": a, "end": b} for n, a, b in s.spans],
+             "reasons": list(s.reasons)}
             for s in a.sentences
         ],
+        "withdrawn": [{"text": s.text, "reasons": list(s.reasons)} for s in a.withdrawn],
         "query": a.query,
         "as_of": a.as_of,
         "timings_ms": {k: round(v * 1000, 1) for k, v in a.timings.items()},

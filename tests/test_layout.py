@@ -69,7 +69,7 @@ def test_parts_are_made_through_one_door_with_one_signature() -> None:
 
     assert REGISTRIES["answerer"].names() == ["extractive", "learned", "llamacpp", "openai"]
     assert REGISTRIES["reranker"].names() == ["cross-encoder"]
-    assert REGISTRIES["judge"].names() == ["lexical", "llm", "nli"]
+    assert REGISTRIES["judge"].names() == ["learned", "llm", "nli"]
     for registry in REGISTRIES.values():
         for factory in registry._factories.values():
             assert list(inspect.signature(factory).parameters) == ["settings", "tools"]

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import socket
+import sys
 import textwrap
 from datetime import date
 from pathlib import Path
@@ -115,6 +116,9 @@ def ask(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(answer_to_dict(answer), indent=2, ensure_ascii=False))
     else:
         print(format_answer(answer, today=not args.as_of))
+        for w in answer.withdrawn:  # what the answerer wrote and the check did not show
+            print(f"withdrawn, not supported by its passage: {w.text} ({'; '.join(w.reasons)})",
+                  file=sys.stderr)
     return 0
 
 

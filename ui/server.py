@@ -163,6 +163,13 @@ class SentenceOut(BaseModel):
     attached: bool = Field(False, description="the answerer gave no marker; the checker found "
                                               "the supporting passage")
     spans: list[SpanOut] = Field([], description="where in each cited passage it is supported")
+    reasons: list[str] = Field([], description="an unsupported sentence: which of its facts "
+                                               "the passage does not support")
+
+
+class WithdrawnOut(BaseModel):
+    text: str = Field(description="a sentence the answerer wrote that no cited passage supports")
+    reasons: list[str] = Field(description="why: '[n] <the fact passage n does not support>'")
 
 
 class AskResponse(BaseModel):
@@ -172,6 +179,8 @@ class AskResponse(BaseModel):
     abstained: bool = Field(description="true when the indexed news does not cover the question")
     citations: list[CitationOut]
     sentences: list[SentenceOut]
+    withdrawn: list[WithdrawnOut] = Field([], description="sentences withdrawn by the citation "
+                                                          "check, not shown in the answer")
     query: str
     as_of: str | None
     timings_ms: dict[str, float]

@@ -10,7 +10,7 @@ from eval.grounding import (
     CheckPair,
     CitedSentence,
     JudgeError,
-    LexicalJudge,
+    LearnedJudge,
     LLMJudge,
     aggregate,
     best_threshold,
@@ -172,7 +172,7 @@ def chat_server():
     server.shutdown()
 
 
-@pytest.fixture(params=["lexical", "llm"])
+@pytest.fixture(params=["learned", "llm"])
 def judge(request, chat_server):
     settings = Settings(llm_base_url=chat_server, llm_model="fake")
     return get_judge(request.param, settings)
@@ -187,10 +187,14 @@ def test_judge_contract(judge):
     assert (check["accuracy"], check["precision"], check["recall"]) == (1.0, 1.0, 1.0)
 
 
-def test_lexical_judge_threshold_is_applied():
-    strict = LexicalJudge(threshold=1.01)
+def test_learned_judge_threshold_is_applied():
+    strict = LearnedJudge(threshold=1.01)
     assert strict.supports_batch([(c, p) for c, p, _ in PAIRS[:2]]) == [False, False]
-    assert LexicalJudge(threshold=0.0).supports(PAIRS[2][0], PAIRS[2][1])
+    # at 0 the model accepts anything its vetoes do not refuse: a name or number the passage
+    # lacks is refused whatever the threshold
+    lenient = LearnedJudge(threshold=0.0)
+    assert lenient.supports("The council approved the plan.", "The weather was warm.")
+    assert not lenient.supports(PAIRS[2][0], PAIRS[2][1])
 
 
 def test_llm_judge_errors(chat_server):
@@ -204,7 +208,7 @@ def test_llm_judge_errors(chat_server):
 
 
 def test_unknown_and_unconfigured_judges():
-    with pytest.raises(ConfigError, match=r"Unknown judge 'oracle'. Valid judges are: \['lexical'"):
+    with pytest.raises(ConfigError, match=r"Unknown judge 'oracle'. Valid judges are: \['learned'"):
         get_judge("oracle", Settings())
     with pytest.raises(ConfigError, match="needs judge_model"):
         get_judge("nli", Settings())

@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from eval.grounding import CheckPair, LexicalJudge, check_judge, hard_negatives
+from eval.grounding import CheckPair, LearnedJudge, check_judge
+from eval.negatives import hard_negatives
 from rag.citations import CitationChecker, SupportScorer, split_complete
 from rag.facts import conflicts, numbers
 from rag.types import Chunk, Passage
@@ -24,7 +25,7 @@ def _p(text: str, published: str | None = "2026-11-12", title: str = "Assembly b
 
 @pytest.fixture(scope="module")
 def checker(embedder):
-    return CitationChecker(SupportScorer(embedder.embed_batch), threshold=0.5)
+    return CitationChecker(SupportScorer())
 
 
 @pytest.mark.parametrize("claim, why", [
@@ -95,7 +96,7 @@ def test_hard_negatives_are_built_and_caught(embedder):
     kinds = {k for k, _ in made}
     assert {"number", "date", "negation"} <= kinds
     assert all(changed != claim for _, changed in made)
-    judge = LexicalJudge(embed=embedder.embed_batch)
+    judge = LearnedJudge()
     pairs = [CheckPair(claim, TUNNEL, True, "q", "true")] + [
         CheckPair(c, TUNNEL, False, "q", k) for k, c in made]
     check = check_judge(judge, pairs)
@@ -128,7 +129,7 @@ def test_each_sentence_carries_the_span_it_rests_on(checker):
 
 def test_unverified_goes_after_the_whole_sentence_not_inside_it():
     strike = "The strike will begin at 4 a.m. on Monday, October 5, the union said."
-    marking = CitationChecker(SupportScorer(), threshold=0.5, unsupported="mark", attach=False)
+    marking = CitationChecker(SupportScorer(), unsupported="mark", attach=False)
     checked = marking.check('The strike will begin at 4 a.m. on Monday, October 12 [1]. Okafor '
                             'said "we walk out at 4 a.m." The union said so [1].',
                             [_p(strike)], {})

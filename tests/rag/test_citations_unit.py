@@ -21,7 +21,7 @@ def test_split_answer_attaches_trailing_markers():
 
 
 def test_checker_removes_unknown_numbers_and_unsupported_sentences():
-    checker = CitationChecker(SupportScorer(), threshold=0.5)
+    checker = CitationChecker(SupportScorer())
     draft = ("Members approved the deal with 78% in favour [1]. The lake rose to 18.9% [7]. "
              "The mayor resigned in disgrace [2].")
     out = checker.check(draft, PASSAGES, {})
@@ -36,7 +36,7 @@ def test_checker_removes_unknown_numbers_and_unsupported_sentences():
 
 
 def test_checker_renumbers_in_order_of_first_use_and_can_mark():
-    checker = CitationChecker(SupportScorer(), threshold=0.5, unsupported="mark")
+    checker = CitationChecker(SupportScorer(), unsupported="mark")
     out = checker.check("Lake Tessaline rose to 18.9% [2]. Aliens landed [1].", PASSAGES, {})
     assert out.text == "Lake Tessaline rose to 18.9%. [1] Aliens landed. (unverified)"
     assert out.citations[0].article_id == "a2"
