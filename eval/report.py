@@ -129,8 +129,10 @@ def _judge_check(j: dict[str, Any]) -> list[str]:
         h = j["hard"]
         kinds = list(h["by_kind"])
         lines += ["", ("Hard negatives: each true claim with one fact changed (a number, a "
-                       "date, a name, a negation added or removed, two names swapped), "
-                       "against its own passage; accuracy is the share judged unsupported. "
+                       "date moved to another, a name, two names swapped, a negation added or "
+                       "removed, a stance or outcome reversed, a quantifier made absolute: "
+                       "eval/negatives.py), against its own passage; accuracy is the share "
+                       "judged unsupported. "
                        f"Recall on the true claims: {_f(j.get('true_recall'))}."), ""]
         lines += _table(["judge", "hard pairs", "accuracy"] + kinds,
                         [[j.get("judge"), h["pairs"], h["accuracy"]]
