@@ -72,6 +72,15 @@ class Example:
     labels: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
+def train_folder_ok(train: Path) -> bool:
+    """The training folder holds what `make train` reads; says what it expects otherwise."""
+    missing = [n for n in ("questions.jsonl", "corpus.jsonl.gz") if not (train / n).is_file()]
+    if missing:
+        log(f"newsrag train: error: {train} lacks {', '.join(missing)}: expected RealTime QA's "
+            "train/ folder (../shared/data/realtimeqa/train/ beside the repository), or --train DIR")
+    return not missing
+
+
 def load_questions(train: Path) -> list[dict]:
     return [json.loads(line) for line in (train / "questions.jsonl").open(encoding="utf-8")]
 
@@ -352,10 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     t0 = time.perf_counter()
-    missing = [n for n in ("questions.jsonl", "corpus.jsonl.gz") if not (args.train / n).is_file()]
-    if missing:
-        log(f"newsrag train: error: {args.train} lacks {', '.join(missing)}: expected RealTime QA's "
-            "train/ folder (../shared/data/realtimeqa/train/ beside the repository), or --train DIR")
+    if not train_folder_ok(args.train):
         return 2
     settings = Settings()
     questions = load_questions(args.train)

@@ -48,6 +48,7 @@ from eval.train_answerer import (
     log,
     make_model,
     to_scorer,
+    train_folder_ok,
 )
 from rag.facts import _TOKEN, names, numbers
 from rag.settings import Settings
@@ -292,10 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "--out as the pipeline does (rag.citations.SupportScorer), by kind")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    missing = [n for n in ("questions.jsonl", "corpus.jsonl.gz") if not (args.train / n).is_file()]
-    if missing:
-        log(f"newsrag train: error: {args.train} lacks {', '.join(missing)}: expected RealTime QA's "
-            "train/ folder (../shared/data/realtimeqa/train/ beside the repository), or --train DIR")
+    if not train_folder_ok(args.train):
         return 2
     questions = load_questions(args.train)
     if args.limit:

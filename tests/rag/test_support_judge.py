@@ -195,3 +195,33 @@ def test_a_missing_or_corrupt_or_stale_model_file_names_make_train(tmp_path):
     model.save(tmp_path / "old.npz")
     with pytest.raises(ModelFileError, match="other features than the code computes.*make train"):
         SupportModel.load(tmp_path / "old.npz")
+
+
+def test_make_train_fits_the_judge_on_a_tiny_set_and_the_same_data_give_the_same_file(tmp_path):
+    """The second part of `make train` on our own tiny training set: a file the pipeline
+    loads, whose judge accepts the held-out week's true sentences and refuses its hard
+    negatives, written byte for byte the same twice; a missing folder is exit 2."""
+    from eval.train_answerer import load_questions
+    from eval.train_support import build_pairs, cached_chunks, main
+    from tests.conftest import FIXTURES
+
+    tiny = FIXTURES / "train_tiny"
+    args = ["--train", str(tiny), "--cache", str(tmp_path / "cache"), "--kinds", "logistic",
+            "--validation-weeks", "1"]
+    assert main(args + ["--out", str(tmp_path / "a.npz")]) == 0
+    assert main(args + ["--out", str(tmp_path / "b.npz")]) == 0
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    model = SupportModel.load(tmp_path / "a.npz")
+    assert {"number", "unit", "name_invented", "roles"} <= model.vetoes
+    questions = load_questions(tiny)
+    last = max(q["week"] for q in questions)
+    chunks = cached_chunks(tiny, {d for q in questions for d in q["gcs_doc_ids"]},
+                           tmp_path / "cache")
+    pairs, _ = build_pairs([q for q in questions if q["week"] == last], chunks)
+    scorer = SupportScorer(model)
+    judged = [(p, scorer.score(p.claim, p.chunk.text, published=p.chunk.published,
+                               title=p.chunk.title).supported) for p in pairs]
+    assert any(p.kind == "true" for p, _ in judged)
+    assert all(ok == p.label for p, ok in judged), [(p.kind, p.claim) for p, ok in judged
+                                                    if ok != p.label]
+    assert main(["--train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "c.npz")]) == 2
