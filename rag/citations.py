@@ -87,6 +87,12 @@ def split_complete(text: str) -> tuple[str, str]:
     if len(pieces) < 2:
         return "", text
     last = len(text) - len(pieces[-1])
+    # markers after a full stop arrive in pieces ("... bridges. [1" then "][2] Next"): until a
+    # sentence follows them, they belong to the one before, which is not complete yet
+    if text[last:].lstrip().startswith("["):
+        if len(pieces) < 3:
+            return "", text
+        last = len(text) - len(pieces[-1]) - len(pieces[-2])
     return text[:last], text[last:]
 
 
@@ -123,7 +129,7 @@ class SupportScorer:
             claim = claim[label.end():]
         reading = read(claim, passage, published=published, title=title)
         # a verbatim quote cannot contradict its passage
-        if _folded(claim) in _folded(passage):
+        if _verbatim(claim, passage):
             return Support(1.0, reading.window, (), True)
         p = float(self.model.scorer.predict_proba(reading.values[None, :])[0])
         vetoed = tuple(r for r in reading.reasons if rule_of(r) in self.model.vetoes)
@@ -133,6 +139,31 @@ class SupportScorer:
             f"the passage does not state it (judge {p:.2f} < {self.threshold:.2f})",)
         log.debug("not supported (%s): %r", "; ".join(reasons), claim)
         return Support(0.0 if vetoed else p, reading.window, reasons, False)
+
+
+def _verbatim(claim: str, passage: str) -> bool:
+    """The claim is the passage's own words, whole words at both ends ("2" is not in "2026")."""
+    c, p = _folded(claim), _folded(passage)
+    if not c:
+        return False
+    return any(_edge(p, i - 1, i - 2) and _edge(p, i + len(c), i + len(c) + 1)
+               for i in _find_all(p, c))
+
+
+def _edge(text: str, at: int, beyond: int) -> bool:
+    """text[at] ends a word: nothing, or not a letter or digit, nor the point of a number."""
+    if at < 0 or at >= len(text):
+        return True
+    if text[at].isalnum():
+        return False
+    return not (text[at] in ".," and 0 <= beyond < len(text) and text[beyond].isdigit())
+
+
+def _find_all(text: str, part: str):
+    i = text.find(part)
+    while i >= 0:
+        yield i
+        i = text.find(part, i + 1)
 
 
 def _label_matches(label: str, published: str | None) -> bool:

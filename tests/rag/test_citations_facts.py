@@ -118,6 +118,30 @@ def test_streamed_pieces_keep_their_spaces_on_either_side():
         assert "".join(done).strip() == "The Tidewater ferry resumed. Construction is late."
 
 
+def test_markers_streamed_after_the_full_stop_stay_with_their_sentence(checker):
+    """'... a kilometre. [1' then '] Works ...': the sentence waits for its markers (they were
+    split off as a text of their own and lost, so the sentence was attached, not checked)."""
+    pieces = ["Construction is expected to cost 14.2 million euros a kilometre.", " [",
+              "1", "]", " Works", " start", " in", " March", " 2027.", " [1]"]
+    pending, done = "", []
+    for piece in pieces:
+        pending += piece
+        complete, pending = split_complete(pending)
+        if complete:
+            done.append(complete)
+    done.append(pending)
+    assert done[0].strip().endswith("kilometre. [1]"), done
+    checked = [checker.check(d, [_p(TUNNEL)], {}) for d in done]
+    assert [s.citations for c in checked for s in c.sentences] == [(1,), (1,)]
+    assert not any(s.attached for c in checked for s in c.sentences)
+
+
+def test_a_claim_is_verbatim_only_in_whole_words(checker):
+    """'2' is not a quote of a passage holding '2027' or '2.3': it is checked, and refused."""
+    assert not checker.check("2 [1].", [_p(TUNNEL)], {}).sentences
+    assert checker.check("Works start in March 2027 [1].", [_p(TUNNEL)], {}).sentences
+
+
 def test_each_sentence_carries_the_span_it_rests_on(checker):
     checked = checker.check("The council voted nine to four to back the plan [1]. Works start in "
                             "March 2027 [1].", [_p(TUNNEL)], {})
