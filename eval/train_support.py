@@ -47,6 +47,7 @@ from eval.train_answerer import (
     load_questions,
     log,
     make_model,
+    out_of_fold,
     to_scorer,
     train_folder_ok,
 )
@@ -252,16 +253,6 @@ def pick_threshold(scores: np.ndarray, pairs: Sequence[Pair]) -> float:
         caught = (scores[hard] < t).mean() / 0.95
         best = max(best, (min(acc, caught), float(t)))
     return best[1]
-
-
-def out_of_fold(kind: str, X: np.ndarray, y: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    from sklearn.model_selection import GroupKFold
-
-    out = np.zeros(len(y))
-    for fit_rows, score_rows in GroupKFold(n_splits=5).split(X, y, groups):
-        out[score_rows] = make_model(kind).fit(X[fit_rows], y[fit_rows]).predict_proba(
-            X[score_rows])[:, 1]
-    return out
 
 
 def check(model: SupportModel, pairs: Sequence[Pair]) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag.facts import published_words
-from rag.support_features import read, rule_of
+from rag.support_features import best_window, read, rule_of
 from rag.support_model import SupportModel, default_model
 from rag.text import stems
 from rag.types import AnswerSentence, Citation, Passage
@@ -127,10 +127,10 @@ class SupportScorer:
         label = DATE_LABEL.match(claim)
         if label and (not published or _label_matches(label.group(), published)):
             claim = claim[label.end():]
-        reading = read(claim, passage, published=published, title=title)
-        # a verbatim quote cannot contradict its passage
+        # a verbatim quote cannot contradict its passage: only where it rests is looked up
         if _verbatim(claim, passage):
-            return Support(1.0, reading.window, (), True)
+            return Support(1.0, best_window(claim, passage)[0], (), True)
+        reading = read(claim, passage, published=published, title=title)
         p = float(self.model.scorer.predict_proba(reading.values[None, :])[0])
         vetoed = tuple(r for r in reading.reasons if rule_of(r) in self.model.vetoes)
         if p >= self.threshold and not vetoed:

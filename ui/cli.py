@@ -7,7 +7,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,6 +197,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+@contextmanager
+def _closing(index: Any, bar: Any) -> Iterator[None]:
+    """A command's index and progress bar, closed however the command ends."""
+    try:
+        yield
+    finally:
+        if bar is not None:
+            bar.close()
+        index.close()
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.run import ingest
     from rag.index import Index
@@ -222,12 +234,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             rate = bar.format_dict.get("rate") or 0
             elapsed = max(bar.format_dict.get("elapsed") or 0, 1e-9)
             bar.set_postfix_str(f"{rate:.1f} articles/s, {chunks_done[0] / elapsed:.1f} chunks/s")
-    try:
+    with _closing(index, bar):
         report = ingest(index, args.paths, prune=args.prune, progress=progress if bar is not None else None)
-    finally:
-        if bar is not None:
-            bar.close()
-        index.close()
     data = report.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))
@@ -292,12 +300,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     index = Index.open(settings_from(args))
     bar, progress = _article_bar(args, index.catalog.counts()["articles"])
-    try:
+    with _closing(index, bar):
         report = export(index, args.path, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-        index.close()
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
         return 0
@@ -326,12 +330,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     dump.verify()
     index = Index.open(settings, embedder)
     bar, progress = _article_bar(args, dump.counts["articles"])
-    try:
+    with _closing(index, bar):
         report = import_dump(index, dump, progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-        index.close()
     data = report.to_dict()
     if args.json:
         print(json.dumps(data, indent=2))

@@ -104,16 +104,21 @@ def test_hard_negatives_are_built_and_caught(embedder):
     assert check["hard"]["accuracy"] == 1.0 and check["hard"]["pairs"] == len(made)
 
 
+def _streamed(pieces: list[str]) -> list[str]:
+    """The texts a stream of pieces is checked in, as the pipeline cuts them."""
+    pending, done = "", []
+    for piece in pieces:
+        pending += piece
+        complete, pending = split_complete(pending)
+        if complete:
+            done.append(complete)
+    return [*done, pending]
+
+
 def test_streamed_pieces_keep_their_spaces_on_either_side():
     for pieces in (["The ", "Tidewater ", "ferry ", "resumed. ", "Construction ", "is ", "late."],
                    ["The", " Tidewater", " ferry", " resumed.", " Construction", " is", " late."]):
-        pending, done = "", []
-        for piece in pieces:
-            pending += piece
-            complete, pending = split_complete(pending)
-            if complete:
-                done.append(complete)
-        done.append(pending)
+        done = _streamed(pieces)
         assert "".join(done).split() == ["The", "Tidewater", "ferry", "resumed.", "Construction", "is", "late."]
         assert "".join(done).strip() == "The Tidewater ferry resumed. Construction is late."
 
@@ -123,13 +128,7 @@ def test_markers_streamed_after_the_full_stop_stay_with_their_sentence(checker):
     split off as a text of their own and lost, so the sentence was attached, not checked)."""
     pieces = ["Construction is expected to cost 14.2 million euros a kilometre.", " [",
               "1", "]", " Works", " start", " in", " March", " 2027.", " [1]"]
-    pending, done = "", []
-    for piece in pieces:
-        pending += piece
-        complete, pending = split_complete(pending)
-        if complete:
-            done.append(complete)
-    done.append(pending)
+    done = _streamed(pieces)
     assert done[0].strip().endswith("kilometre. [1]"), done
     checked = [checker.check(d, [_p(TUNNEL)], {}) for d in done]
     assert [s.citations for c in checked for s in c.sentences] == [(1,), (1,)]
