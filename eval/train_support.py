@@ -72,6 +72,11 @@ VETO_AT_MOST = 0.035
 # support "A beat B" (it fires on 4% of the true pairs, most of them reorderings the rule reads
 # wrongly: the price of never showing a swapped actor and object as sourced; the card says more)
 ALWAYS_VETO = ("number", "unit", "name_invented", "roles")
+# and these after the threshold is set: a claim copying the passage's sentence with another name
+# put in is a wrong name by definition (it fires on 0.4% of the fit weeks' true pairs); in the
+# balance it lowers the threshold until other kinds lose as many catches as it adds, and the
+# acceptance that buys does not carry to the validation weeks (docs/support_judge.md)
+LATE_VETOES = ("name_replaced",)
 
 
 TRUE_KINDS = ("true", "paraphrase", "verbatim")
@@ -221,7 +226,8 @@ def pick_vetoes(pairs: Sequence[Pair], rules: Sequence[frozenset[str]]) -> tuple
     whatever the model says (and explain why). Their rates on the true pairs, for the card."""
     true = [r for r, p in zip(rules, pairs) if p.kind in ("true", "paraphrase")]
     rates = {rule: round(sum(rule in r for r in true) / max(len(true), 1), 4) for rule in RULES}
-    return sorted({r for r, rate in rates.items() if rate <= VETO_AT_MOST} | set(ALWAYS_VETO)), rates
+    picked = {r for r, rate in rates.items() if rate <= VETO_AT_MOST and r not in LATE_VETOES}
+    return sorted(picked | set(ALWAYS_VETO)), rates
 
 
 def vetoed(rules: Sequence[frozenset[str]], vetoes: Sequence[str]) -> np.ndarray:
@@ -303,7 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     X, rules = features(fit_pairs)
     Xv, rules_v = features(val_pairs)
     vetoes, rates = pick_vetoes(fit_pairs, rules)
-    veto, veto_v = vetoed(rules, vetoes), vetoed(rules_v, vetoes)
+    veto = vetoed(rules, vetoes)  # the threshold's
+    vetoes = sorted({*vetoes, *LATE_VETOES})
+    veto_v = vetoed(rules_v, vetoes)  # the judge's, as shipped
     log(f"vetoes {vetoes} (rates on the fit weeks' true pairs {rates})")
     y = np.array([p.label for p in fit_pairs], dtype=float)
     qids = {q: i for i, q in enumerate(sorted({p.qid for p in fit_pairs}))}
@@ -321,7 +329,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         fig = figures(val_pairs, val_scores >= threshold)
         table[kind] = {"threshold": round(threshold, 4), "validation": fig}
         log(f"{kind}: threshold {threshold:.4f} " + json.dumps(fig))
-        worst = min(fig["true"]["accepted"] / 0.90, fig["hard_caught"] / 0.95)
+        # the aims' worst ratio; between equals, the more false claims caught
+        worst = (min(fig["true"]["accepted"] / 0.90, fig["hard_caught"] / 0.95),
+                 fig["hard_caught"])
         if best is None or worst > best[0]:
             best = (worst, kind, scorer, threshold)
     _, kind, scorer, threshold = best

@@ -178,6 +178,24 @@ def test_the_features_see_a_date_moved_to_the_dateline():
     assert same["date_competes"] == 0 and same["dates_missing"] == 0
 
 
+def test_a_copied_sentence_with_another_name_of_the_passage_put_in_is_refused():
+    passage = ("Ahead of the test flight, Brandvik engineers reworked the rocket's heat shield "
+               "with newer tiles. The launch is set for 12 May from a pad leased from Norrsten.")
+    copied = "Ahead of the test flight, Norrsten engineers reworked the rocket's heat shield."
+    assert "name_replaced Norrsten (the passage: Brandvik)" in read(copied, passage).reasons
+    verdict = SupportScorer().score(copied, passage)
+    assert not verdict.supported and verdict.conflicts == (
+        "name_replaced Norrsten (the passage: Brandvik)",)
+    # not a name put in another's place: the same name inflected, a word the passage writes in
+    # lower case, a paraphrase that is no copy
+    for claim, text in (
+            ("Ahead of the test flight, Brandvik's engineers reworked the heat shield.", passage),
+            ("The film took home seven Oscars, including Best Picture.",
+             "The film took home seven Oscars, including best director. It was best picture."),
+            ("Norrsten leased the pad for the launch on 12 May.", passage)):
+        assert not any(r.startswith("name_replaced") for r in read(claim, text).reasons), claim
+
+
 def test_verbatim_sentences_are_always_supported():
     scorer = SupportScorer(threshold=0.999)
     sup = scorer.score("Site clearance is due to begin in March 2027.", PASSAGE)
