@@ -67,13 +67,11 @@ def figures(rows: Sequence[dict], accepted: Sequence[bool]) -> dict[str, float]:
 
 def threshold(scores: np.ndarray, rows: Sequence[dict]) -> float:
     """eval.train_support.pick_threshold over these rows."""
-    true = np.array([r["kind"] in TRUE for r in rows])
-    hard = np.array([r["kind"] in _kinds() for r in rows])
-    best = (-1.0, 0.5)
-    for t in np.unique(np.round(scores, 4)):
-        best = max(best, (min((scores[true] >= t).mean() / 0.90,
-                              (scores[hard] < t).mean() / 0.95), float(t)))
-    return best[1]
+    from types import SimpleNamespace
+
+    from eval.train_support import pick_threshold
+
+    return pick_threshold(scores, [SimpleNamespace(kind=r["kind"]) for r in rows])
 
 
 # ---------------------------------------------------------------- pairs
@@ -156,6 +154,9 @@ class CrossEncoder:
                                  {"params": self.head.parameters(), "lr": 1e-3}],
                                 weight_decay=0.01)
         positives = sum(r[2] for r in rows)
+        if not 0 < positives < len(rows):
+            raise ValueError(f"the cross-encoder needs true and false pairs to learn from: "
+                             f"{positives} of {len(rows)} are true")
         loss_fn = torch.nn.BCEWithLogitsLoss(
             pos_weight=torch.tensor((len(rows) - positives) / positives))
         steps = epochs * -(-len(rows) // batch)
@@ -221,7 +222,7 @@ def judge_cross_encoder(args: argparse.Namespace) -> int:
         return np.log(p / (1 - p))
 
     # the shipped network's score of the tune weeks, out of fold (it was fitted on them)
-    mlp_tune = _out_of_fold_mlp(fit)[[r["week"] in tune_weeks for r in fit]]
+    mlp_tune = _out_of_fold(fit)[[r["week"] in tune_weeks for r in fit]]
     mlp_val = np.array([r["mlp"] for r in val])
     y_tune = np.array([r["label"] for r in tune], dtype=float)
     stack = LogisticRegression().fit(np.c_[ce_tune, logit(mlp_tune)], y_tune)
@@ -247,7 +248,7 @@ def _vetoes(rows: Sequence[dict], which: str) -> np.ndarray:
     return np.zeros(len(rows), dtype=bool)
 
 
-def _out_of_fold_mlp(fit: Sequence[dict], X: np.ndarray | None = None,
+def _out_of_fold(fit: Sequence[dict], X: np.ndarray | None = None,
                      kind: str = "mlp") -> np.ndarray:
     from eval.train_answerer import out_of_fold
 
@@ -311,7 +312,7 @@ def judge_alignment(_: argparse.Namespace) -> int:
     for features, F, Fv in (("36 features", X, Xv), ("36 + 13 aligned", np.c_[X, A],
                                                      np.c_[Xv, Av])):
         for kind in ("logistic", "trees", "mlp"):
-            oof = _out_of_fold_mlp(fit, F, kind)
+            oof = _out_of_fold(fit, F, kind)
             p_val = make_model(kind).fit(F, y).predict_proba(Fv)[:, 1]
             for vetoes in ("picked", "by definition"):
                 v_fit, v_val = _vetoes(fit, vetoes), _vetoes(val, vetoes)
@@ -376,6 +377,7 @@ def answer_candidates(_: argparse.Namespace) -> int:
                               "cands": [(s.text, float(s.p), any(phrase_in(g, s.text)
                                                                  for g in ex.golds))
                                         for s in ranked]})
+    CANDIDATES.parent.mkdir(parents=True, exist_ok=True)
     with CANDIDATES.open("wb") as fh:
         pickle.dump(out, fh)
     print(f"{len(out['fit'])} fit, {len(out['val'])} validation questions -> {CANDIDATES}")

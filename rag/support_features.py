@@ -74,7 +74,7 @@ RULES = ("number", "unit", "date", "date_competes", "date_elsewhere", "name", "n
 # a claim with at least this share of its words in the order of the passage's best sentence is
 # a copy of it: one name put in the place of another there is a wrong name (against the best
 # window it fired on 1.7% of the fit weeks' true pairs at 0.7, 3.9% at 0.6; against the best
-# sentence on 0.6% at 0.7: eval/train_support.py picks it as a veto or not)
+# sentence on 0.4% at 0.7: eval/train_support.py vetoes it after the threshold, LATE_VETOES)
 _NEAR_COPY = 0.7
 
 
